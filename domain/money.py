@@ -1,0 +1,55 @@
+"""Money is integer minor units (cents) with an ISO 4217 currency. Never a float."""
+
+from __future__ import annotations
+
+import re
+
+from domain.errors import InvalidInput
+
+MAX_CENTS = 10**13  # 100 billion in major units: far past any real week, well inside BIGINT
+MINUTES_PER_HOUR = 60
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def round_half_up(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded half away from zero, in integers only."""
+    if denominator <= 0:
+        raise InvalidInput("denominator must be positive")
+    sign = -1 if numerator < 0 else 1
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if remainder * 2 >= denominator:
+        quotient += 1
+    return sign * quotient
+
+
+def amount_for_minutes(minutes: int, rate_cents_per_hour: int) -> int:
+    """What ``minutes`` of work cost at an hourly rate: one half-up rounding, to the cent."""
+    return round_half_up(minutes * rate_cents_per_hour, MINUTES_PER_HOUR)
+
+
+def check_cents(value: int, *, what: str = "amount", allow_zero: bool = True) -> int:
+    """``value`` if it is a whole, non-negative number of cents within the documented range."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{what} must be a whole number of cents, e.g. 2550 for 25.50")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InvalidInput(f"{what} must be {'zero or more' if allow_zero else 'more than zero'} cents")
+    if value > MAX_CENTS:
+        raise InvalidInput(f"{what} is over the limit of {MAX_CENTS} cents")
+    return value
+
+
+def check_currency(code: str) -> str:
+    """An upper-case three-letter ISO 4217 code."""
+    if not isinstance(code, str) or not _CURRENCY.match(code.strip().upper()):
+        raise InvalidInput(f"currency {code!r} is not an ISO 4217 code such as USD or EUR")
+    return code.strip().upper()
+
+
+def format_money(cents: int, currency: str) -> str:
+    """``$25.50`` / ``25.50 CHF``: for pages and notifications only, never for arithmetic."""
+    sign = "-" if cents < 0 else ""
+    major, minor = divmod(abs(cents), 100)
+    text = f"{major:,}.{minor:02d}"
+    symbol = _SYMBOLS.get(currency)
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"

@@ -1,0 +1,137 @@
+"""Every setting of the server side, in one place.
+
+Each field is read from a ``WORKPROOF_<NAME>`` environment variable (or a ``.env`` file in the working
+folder). ``DATABASE_URL`` and ``S3_ENDPOINT`` / ``S3_ACCESS_KEY`` / ``S3_SECRET_KEY`` are also accepted
+without the prefix, as most hosting platforms set them that way.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.calendar import Policy
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WORKPROOF_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- where the embedded stack keeps its data --------------------------------------------------
+    data_dir: Path = Field(default=Path(".workproof"), description="Folder for the embedded stack's data.")
+
+    # --- PostgreSQL ------------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WORKPROOF_DATABASE_URL", "DATABASE_URL"),
+        description="postgresql+psycopg://user:pass@host:port/db; unset = embedded PostgreSQL under data_dir.",
+    )
+    embedded_postgres_port: int = Field(default=54329, description="Port of the embedded PostgreSQL.")
+
+    # --- object store (MinIO in production) ------------------------------------------------------------
+    s3_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WORKPROOF_S3_ENDPOINT", "S3_ENDPOINT"),
+        description="host:port of an S3-compatible server (MinIO); unset = embedded local S3 server.",
+    )
+    s3_access_key: str = Field(
+        default="workproof", validation_alias=AliasChoices("WORKPROOF_S3_ACCESS_KEY", "S3_ACCESS_KEY")
+    )
+    s3_secret_key: str = Field(
+        default="workproof-secret", validation_alias=AliasChoices("WORKPROOF_S3_SECRET_KEY", "S3_SECRET_KEY")
+    )
+    s3_secure: bool = Field(default=False, description="Use HTTPS to reach the object store.")
+    s3_region: str = Field(default="us-east-1", description="Pinned so the client never asks the server.")
+    s3_bucket: str = Field(default="workproof-captures")
+    embedded_s3_port: int = Field(default=9100, description="Port of the embedded local S3 server.")
+
+    # --- Temporal --------------------------------------------------------------------------------------
+    temporal_address: str | None = Field(
+        default=None, description="host:port of a Temporal frontend; unset = embedded dev server."
+    )
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "workproof"
+    embedded_temporal_port: int = Field(default=7233, description="gRPC port of the embedded dev server.")
+    temporal_ui_port: int = Field(default=8233, description="Web UI port of the embedded dev server.")
+    temporal_ui_url: str | None = Field(default=None, description="Public URL of the Temporal Web UI.")
+
+    # --- API -------------------------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_url: str | None = Field(default=None, description="URL people use to reach the API and pages.")
+    secret_key: str = Field(
+        default="",
+        description="Signs session cookies and image links. Unset = generated once and kept under data_dir.",
+    )
+    session_hours: int = Field(default=12, ge=1, description="How long a web session lasts.")
+    token_days: int = Field(default=365, ge=1, description="Default lifetime of an API token.")
+    login_attempts_per_minute: int = Field(default=10, ge=1)
+
+    # --- capture ingest ---------------------------------------------------------------------------------
+    max_image_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Per monitor image.")
+    max_image_pixels: int = Field(default=40_000_000, ge=1, description="Per monitor image (w x h).")
+    max_monitors: int = Field(default=8, ge=1)
+    max_memo_chars: int = Field(default=2000, ge=1)
+    max_clock_skew_seconds: int = Field(default=300, ge=0, description="How far in the future captured_at may be.")
+    presign_seconds: int = Field(default=300, ge=1, le=300, description="Lifetime of an image link (max 5 min).")
+
+    # --- domain calendar (per deployment) ----------------------------------------------------------------
+    edit_cutoff_hours: int = Field(default=12, ge=0, le=72, description="After the week ends (Monday 00:00 UTC).")
+    review_days: int = Field(default=5, ge=1, le=14, description="Review deadline, days after the week ends.")
+    response_days: int = Field(default=3, ge=1, le=14, description="Provider's window to answer a dispute.")
+    security_days: int = Field(default=5, ge=0, le=30, description="Hold before approved funds are released.")
+    retention_days: int = Field(default=90, ge=1, description="Images are deleted this long after settlement.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str | None) -> str | None:
+        """Accept the plain ``postgresql://`` form too and pin the psycopg (v3) driver."""
+        if value is None or value == "":
+            return None
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if not value.startswith("postgresql+psycopg://"):
+            raise ValueError(
+                "DATABASE_URL must start with postgresql:// (or postgresql+psycopg://), "
+                f"got {value.split(':', 1)[0]!r}"
+            )
+        return value
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(
+            edit_cutoff_after_week=timedelta(hours=self.edit_cutoff_hours),
+            review_deadline_after_week=timedelta(days=self.review_days),
+            response_window=timedelta(days=self.response_days),
+            security_period=timedelta(days=self.security_days),
+        )
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    def resolved_secret_key(self) -> str:
+        """The signing key: the setting, or one generated once and kept (0600) under data_dir."""
+        if self.secret_key:
+            return self.secret_key
+        import secrets
+
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
