@@ -1,4 +1,4 @@
-"""Timesheet arithmetic: from a week's captures, tracked slots and manual time to billable and guaranteed time.
+"""Timesheet arithmetic: a week's captures, tracked slots and manual time to billable and guaranteed time.
 
 The rules (DESIGN.md, "Domain rules"):
 - a *documented slot* has a screenshot captured inside it while Work View was on; it bills 12 minutes;

@@ -16,6 +16,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.calendar import Policy
 
+# A real deployment (compose, Kubernetes) must set these: the embedded defaults only suit one machine.
+REQUIRED_IN_PRODUCTION = (
+    "database_url",
+    "s3_endpoint",
+    "s3_access_key",
+    "s3_secret_key",
+    "temporal_address",
+    "secret_key",
+    "public_url",
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -63,6 +74,7 @@ class Settings(BaseSettings):
     # --- API -------------------------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    worker_health_port: int = Field(default=8001, description="The worker answers GET /health here; 0 = off.")
     public_url: str | None = Field(default=None, description="URL people use to reach the API and pages.")
     secret_key: str = Field(
         default="",
@@ -77,15 +89,23 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=40_000_000, ge=1, description="Per monitor image (w x h).")
     max_monitors: int = Field(default=8, ge=1)
     max_memo_chars: int = Field(default=2000, ge=1)
-    max_clock_skew_seconds: int = Field(default=300, ge=0, description="How far in the future captured_at may be.")
-    presign_seconds: int = Field(default=300, ge=1, le=300, description="Lifetime of an image link (max 5 min).")
+    max_clock_skew_seconds: int = Field(
+        default=300, ge=0, description="How far in the future captured_at may be."
+    )
+    presign_seconds: int = Field(
+        default=300, ge=1, le=300, description="Lifetime of an image link (max 5 min)."
+    )
 
     # --- domain calendar (per deployment) ----------------------------------------------------------------
-    edit_cutoff_hours: int = Field(default=12, ge=0, le=72, description="After the week ends (Monday 00:00 UTC).")
+    edit_cutoff_hours: int = Field(
+        default=12, ge=0, le=72, description="After the week ends (Monday 00:00 UTC)."
+    )
     review_days: int = Field(default=5, ge=1, le=14, description="Review deadline, days after the week ends.")
     response_days: int = Field(default=3, ge=1, le=14, description="Provider's window to answer a dispute.")
     security_days: int = Field(default=5, ge=0, le=30, description="Hold before approved funds are released.")
-    retention_days: int = Field(default=90, ge=1, description="Images are deleted this long after settlement.")
+    retention_days: int = Field(
+        default=90, ge=1, description="Images are deleted this long after settlement."
+    )
 
     @field_validator("database_url")
     @classmethod

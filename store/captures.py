@@ -1,0 +1,351 @@
+"""Capture ingest and deletion; manual time; the facts a week's timesheet is computed from.
+
+Ingest order is what keeps "no row without an object, no object without a row": every check first,
+then the objects, then the row; a failed row write removes the objects it had stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from domain.calendar import Policy, as_utc, edit_cutoff, slot_start, week_label, week_start
+from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from domain.timesheet import (
+    CaptureFact,
+    ManualFact,
+    Timesheet,
+    check_manual_entry,
+    compute_timesheet,
+    has_memo,
+)
+from store.contracts import terms_of, visible_contract
+from store.images import check_image, thumbnail
+from store.models import Capture, Contract, ManualEntry, TimesheetSnapshot, User, utcnow
+from store.objects import ObjectStore, ObjectStoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class CaptureMeta(BaseModel):
+    """What the agent says about a capture (the ``meta`` part of the upload)."""
+
+    capture_id: uuid.UUID
+    captured_at: datetime
+    memo: str = ""
+    kind: Literal["screenshot", "tracked"] = "screenshot"
+    keyboard_events: int | None = Field(default=None, ge=0, le=10_000_000)
+    mouse_events: int | None = Field(default=None, ge=0, le=10_000_000)
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_image_bytes: int
+    max_image_pixels: int
+    max_monitors: int
+    max_memo_chars: int
+    max_clock_skew: timedelta
+    policy: Policy
+
+
+def clean_memo(memo: str, max_chars: int) -> str:
+    """Memos keep any language, emoji and right-to-left text; control characters (but tab and newline)
+    are refused, as is a memo over the documented limit."""
+    memo = unicodedata.normalize("NFC", memo or "")
+    if len(memo) > max_chars:
+        raise InvalidInput(f"memo is {len(memo)} characters; the limit is {max_chars}")
+    for char in memo:
+        if unicodedata.category(char) == "Cc" and char not in "\t\n":
+            raise InvalidInput(f"memo contains the control character U+{ord(char):04X}: remove it")
+    return memo.strip()
+
+
+def _check_window(*, contract: Contract, at: datetime, now: datetime, limits: IngestLimits) -> None:
+    if contract.status not in ("active", "ended") or contract.accepted_at is None:
+        raise Conflict(
+            f"the contract is {contract.status}: captures are accepted once the provider accepts it"
+        )
+    if at > now + limits.max_clock_skew:
+        raise InvalidInput(
+            f"captured_at {at.isoformat()} is in the future: check this computer's clock (allowed skew "
+            f"{int(limits.max_clock_skew.total_seconds())} s)"
+        )
+    if at < slot_start(contract.accepted_at):
+        raise InvalidInput(f"captured_at {at.isoformat()} is before the contract started")
+    if contract.ended_at is not None and at >= contract.ended_at:
+        raise InvalidInput(f"captured_at {at.isoformat()} is after the contract ended")
+    cutoff = edit_cutoff(at, limits.policy)
+    if now >= cutoff:
+        raise Conflict(
+            f"the week of {week_label(at)} was submitted at {cutoff.isoformat()}: captures for it are no longer accepted"
+        )
+
+
+def ingest_capture(
+    *,
+    session: Session,
+    store: ObjectStore,
+    user: User,
+    contract_id: uuid.UUID,
+    meta: CaptureMeta,
+    images: list[bytes],
+    limits: IngestLimits,
+    now: datetime | None = None,
+) -> tuple[Capture, bool]:
+    """Store a capture; returns (the record, whether it is new). Idempotent by capture id."""
+    now = as_utc(now or utcnow())
+    contract = visible_contract(session=session, user=user, contract_id=contract_id)
+    if contract.provider_id != user.id:
+        raise Forbidden("only the contract's provider uploads captures")
+    at = as_utc(meta.captured_at, what="captured_at")
+    memo = clean_memo(meta.memo, limits.max_memo_chars)
+    if meta.kind == "tracked" and images:
+        raise InvalidInput("a tracked slot carries no image: send kind=screenshot with images, or no images")
+    if meta.kind == "screenshot" and not images:
+        raise InvalidInput("a screenshot needs at least one image part named `images`")
+    if len(images) > limits.max_monitors:
+        raise InvalidInput(f"{len(images)} images; the limit is {limits.max_monitors} monitors")
+    checked = [
+        check_image(data, index=i, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels)
+        for i, data in enumerate(images)
+    ]
+    digests = [hashlib.sha256(image.data).hexdigest() for image in checked]
+
+    existing = session.get(Capture, meta.capture_id)
+    if existing is not None:
+        return _same_capture(existing, contract, meta, digests), False
+
+    _check_window(contract=contract, at=at, now=now, limits=limits)
+    if meta.kind == "screenshot" and not terms_of(session=session, contract=contract).work_view_on(at):
+        raise Conflict(
+            f"Work View was off at {at.isoformat()}: no screenshots are taken then; send the slot as "
+            "kind=tracked with no image"
+        )
+
+    week = week_start(at)
+    # A random part in every key: keys are unguessable, and a losing concurrent upload of the same
+    # capture id can remove its own objects without touching the winner's.
+    base = f"{contract.id}/{week_label(week)}/{meta.capture_id}/{secrets.token_hex(8)}"
+    keys: list[str] = []
+    try:
+        for i, image in enumerate(checked):
+            key = f"{base}-m{i}.{image.extension}"
+            store.put(key, image.data, image.content_type)
+            keys.append(key)
+        thumb_key = None
+        if checked:
+            thumb_key = f"{base}-thumb.webp"
+            store.put(thumb_key, thumbnail(checked[0]), "image/webp")
+            keys.append(thumb_key)
+        row = Capture(
+            capture_id=meta.capture_id,
+            contract_id=contract.id,
+            kind=meta.kind,
+            captured_at=at,
+            slot_start=slot_start(at),
+            week_start=week,
+            memo=memo,
+            monitor_count=len(checked),
+            image_keys=[k for k in keys if k != thumb_key],
+            thumbnail_key=thumb_key,
+            sha256=digests,
+            widths=[c.width for c in checked],
+            heights=[c.height for c in checked],
+            bytes_total=sum(len(c.data) for c in checked),
+            keyboard_events=meta.keyboard_events,
+            mouse_events=meta.mouse_events,
+            created_at=now,
+        )
+        session.add(row)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        _remove(store, keys)
+        winner = session.get(Capture, meta.capture_id)
+        if winner is None:
+            raise
+        return _same_capture(winner, contract, meta, digests), False
+    except BaseException:
+        session.rollback()
+        _remove(store, keys)
+        raise
+    return row, True
+
+
+def _same_capture(existing: Capture, contract: Contract, meta: CaptureMeta, digests: list[str]) -> Capture:
+    if existing.contract_id != contract.id or existing.kind != meta.kind or existing.sha256 != digests:
+        raise Conflict(
+            f"capture {meta.capture_id} was already uploaded with other content: use a new capture id"
+        )
+    if existing.deleted_at is not None:
+        raise Conflict(f"capture {meta.capture_id} was deleted; it cannot be uploaded again")
+    return existing
+
+
+def _remove(store: ObjectStore, keys: list[str]) -> None:
+    for key in keys:
+        try:
+            store.delete(key)
+        except ObjectStoreUnavailable:  # the retention sweep removes objects that have no live row
+            log.warning("could not remove orphan object %s", key)
+
+
+def get_capture(*, session: Session, user: User, capture_id: uuid.UUID) -> tuple[Capture, Contract]:
+    capture = session.get(Capture, capture_id)
+    if capture is None:
+        raise NotFound(f"no capture {capture_id}")
+    try:
+        contract = visible_contract(session=session, user=user, contract_id=capture.contract_id)
+    except NotFound:
+        raise NotFound(f"no capture {capture_id}") from None
+    return capture, contract
+
+
+def week_locked(
+    *, session: Session, contract_id: uuid.UUID, at: datetime, policy: Policy, now: datetime
+) -> bool:
+    """True once the week's edit cutoff has passed or its snapshot exists."""
+    if now >= edit_cutoff(at, policy):
+        return True
+    snapshot = session.exec(
+        select(TimesheetSnapshot.id).where(
+            TimesheetSnapshot.contract_id == contract_id, TimesheetSnapshot.week_start == week_start(at)
+        )
+    ).first()
+    return snapshot is not None
+
+
+def delete_capture(
+    *, session: Session, store: ObjectStore, user: User, capture_id: uuid.UUID, policy: Policy,
+    now: datetime | None = None,
+) -> Capture:  # fmt: skip
+    """Deleting a capture before submission removes its slot; afterwards it is refused (409)."""
+    now = as_utc(now or utcnow())
+    capture, contract = get_capture(session=session, user=user, capture_id=capture_id)
+    if contract.provider_id != user.id:
+        raise Forbidden("only the contract's provider can delete a capture")
+    if capture.deleted_at is not None:
+        return capture
+    if week_locked(session=session, contract_id=contract.id, at=capture.captured_at, policy=policy, now=now):
+        raise Conflict(
+            f"the week of {week_label(capture.week_start)} has been submitted: its captures can no longer be deleted"
+        )
+    keys = [*capture.image_keys, *([capture.thumbnail_key] if capture.thumbnail_key else [])]
+    capture.deleted_at = now
+    session.add(capture)
+    session.commit()
+    _remove(store, keys)  # after the commit: a failure leaves objects for the sweep, never a row without them
+    return capture
+
+
+def list_captures(
+    *, session: Session, contract_id: uuid.UUID, week: datetime, include_deleted: bool = False
+) -> list[Capture]:
+    query = select(Capture).where(Capture.contract_id == contract_id, Capture.week_start == week_start(week))
+    if not include_deleted:
+        query = query.where(col(Capture.deleted_at).is_(None))
+    return list(session.exec(query.order_by(col(Capture.captured_at))).all())
+
+
+def add_manual(
+    *, session: Session, user: User, contract_id: uuid.UUID, start: datetime, end: datetime, memo: str,
+    policy: Policy, max_memo_chars: int = 2000, now: datetime | None = None,
+) -> ManualEntry:  # fmt: skip
+    now = as_utc(now or utcnow())
+    contract = visible_contract(session=session, user=user, contract_id=contract_id, lock=True)
+    if contract.provider_id != user.id:
+        raise Forbidden("only the contract's provider adds manual time")
+    memo = clean_memo(memo, max_memo_chars)
+    terms = terms_of(session=session, contract=contract)
+    start_utc, end_utc = as_utc(start, what="start"), as_utc(end, what="end")
+    week = week_start(start_utc)
+    documented = [
+        c.slot_start
+        for c in list_captures(session=session, contract_id=contract.id, week=week)
+        if c.kind == "screenshot" and terms.work_view_on(c.captured_at)
+    ]
+    start_utc, end_utc = check_manual_entry(terms, start_utc, end_utc, documented)
+    _check_window(contract=contract, at=start_utc, now=now, limits=_window_only(policy))
+    if end_utc > now + timedelta(minutes=5):
+        raise InvalidInput("manual time cannot end in the future")
+    if week_locked(session=session, contract_id=contract.id, at=start_utc, policy=policy, now=now):
+        raise Conflict(
+            f"the week of {week_label(week)} has been submitted: manual time can no longer be added"
+        )
+    for other in list_manual(session=session, contract_id=contract.id, week=week):
+        if start_utc < other.end and other.start < end_utc:
+            raise InvalidInput(
+                "manual time overlaps another manual entry of yours: adjust or delete that one first"
+            )
+    entry = ManualEntry(contract_id=contract.id, week_start=week, start=start_utc, end=end_utc, memo=memo)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def _window_only(policy: Policy) -> IngestLimits:
+    return IngestLimits(0, 0, 0, 0, timedelta(minutes=5), policy)
+
+
+def delete_manual(
+    *, session: Session, user: User, entry_id: uuid.UUID, policy: Policy, now: datetime | None = None
+) -> ManualEntry:
+    now = as_utc(now or utcnow())
+    entry = session.get(ManualEntry, entry_id)
+    if entry is None:
+        raise NotFound(f"no manual entry {entry_id}")
+    contract = visible_contract(session=session, user=user, contract_id=entry.contract_id)
+    if contract.provider_id != user.id:
+        raise Forbidden("only the contract's provider deletes manual time")
+    if entry.deleted_at is None:
+        if week_locked(session=session, contract_id=contract.id, at=entry.start, policy=policy, now=now):
+            raise Conflict("the week has been submitted: its manual time can no longer be deleted")
+        entry.deleted_at = now
+        session.add(entry)
+        session.flush()
+    return entry
+
+
+def list_manual(*, session: Session, contract_id: uuid.UUID, week: datetime) -> list[ManualEntry]:
+    query = select(ManualEntry).where(
+        ManualEntry.contract_id == contract_id,
+        ManualEntry.week_start == week_start(week),
+        col(ManualEntry.deleted_at).is_(None),
+    )
+    return list(session.exec(query.order_by(col(ManualEntry.start))).all())
+
+
+def live_timesheet(
+    *, session: Session, contract: Contract, week: datetime, weekly_limit_hours: int | None = None
+) -> Timesheet:
+    """The week as it stands now, computed by the one implementation in ``domain``."""
+    terms = terms_of(session=session, contract=contract)
+    if weekly_limit_hours is not None:
+        terms = terms.model_copy(update={"weekly_limit_hours": weekly_limit_hours})
+    captures = [
+        CaptureFact(
+            capture_id=str(c.capture_id),
+            captured_at=c.captured_at,
+            memo=c.memo,
+            has_image=c.kind == "screenshot",
+        )
+        for c in list_captures(session=session, contract_id=contract.id, week=week)
+    ]
+    manual = [
+        ManualFact(entry_id=str(m.id), start=m.start, end=m.end, memo=m.memo)
+        for m in list_manual(session=session, contract_id=contract.id, week=week)
+    ]
+    return compute_timesheet(terms, week, captures, manual)
+
+
+__all__ = ["CaptureMeta", "IngestLimits", "has_memo", "ingest_capture", "live_timesheet"]

@@ -1,0 +1,297 @@
+"""The tables. Constraints carry the invariants, so a bug above cannot write a row that breaks them:
+non-negative cents, one snapshot per contract-week, one capture per capture id, one transfer per
+idempotency key.
+
+Model ladder (STYLE.md): table models here; the API's ``...Public`` models live with the routes, so
+internal fields (token hashes, object keys) never leak into responses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+ROLES = ("provider", "client", "support", "admin")
+CONTRACT_STATUSES = ("offered", "active", "ended", "declined")
+CAPTURE_KINDS = ("screenshot", "tracked")
+ACCOUNT_KINDS = (
+    "client_funding",  # outside money entering for a client (goes negative as it funds)
+    "client_balance",  # the client's prepaid balance: what charges draw on
+    "client_receivable",  # negative = what the client owes the platform after a guarantee payout
+    "escrow",  # per provider: charged or guaranteed money held for the security period
+    "provider_available",  # per provider: released, withdrawable
+    "guarantee_fund",  # the platform's fund that pays guaranteed hours a client did not pay
+    "platform_equity",  # what the platform put into the guarantee fund
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False, **kw: Any) -> Any:
+    return Field(sa_type=DateTime(timezone=True), nullable=nullable, **kw)  # type: ignore[call-overload]
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="ck_users_role"),
+        CheckConstraint("email = lower(email)", name="ck_users_email_lower"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    email: str = Field(sa_column=Column(String(254), nullable=False, unique=True))
+    name: str = Field(default="", max_length=200)
+    role: str = Field(max_length=16)
+    timezone: str = Field(default="UTC", max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    disabled_at: datetime | None = _ts(nullable=True, default=None)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token or a web session. Only the sha256 of the secret is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint("kind IN ('api', 'session')", name="ck_api_tokens_kind"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False))
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    prefix: str = Field(max_length=12)
+    kind: str = Field(default="api", max_length=8)
+    name: str = Field(default="", max_length=100)
+    csrf_secret: str = Field(default="", max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    expires_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(nullable=True, default=None)
+    last_used_at: datetime | None = _ts(nullable=True, default=None)
+
+
+class Contract(SQLModel, table=True):
+    __tablename__ = "contracts"
+    __table_args__ = (
+        CheckConstraint("rate_cents >= 0", name="ck_contracts_rate_nonneg"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="ck_contracts_currency"),
+        CheckConstraint("weekly_limit_hours BETWEEN 1 AND 168", name="ck_contracts_limit"),
+        CheckConstraint(_in("status", CONTRACT_STATUSES), name="ck_contracts_status"),
+        CheckConstraint("client_id <> provider_id", name="ck_contracts_parties"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    client_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False, index=True))
+    provider_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False, index=True))
+    title: str = Field(max_length=200)
+    rate_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    weekly_limit_hours: int
+    next_weekly_limit_hours: int | None = Field(default=None)
+    manual_allowed: bool = False
+    work_view_initial: bool = True
+    status: str = Field(default="offered", max_length=16)
+    created_at: datetime = _ts(default_factory=utcnow)
+    accepted_at: datetime | None = _ts(nullable=True, default=None)
+    ended_at: datetime | None = _ts(nullable=True, default=None)
+
+
+class WorkViewInterval(SQLModel, table=True):
+    """Work View was on for the contract from ``start`` until ``end`` (open = still on)."""
+
+    __tablename__ = "work_view_intervals"
+    __table_args__ = (CheckConstraint('"end" IS NULL OR "end" > start', name="ck_work_view_order"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    contract_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("contracts.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    start: datetime = _ts()
+    end: datetime | None = _ts(nullable=True, default=None)
+
+
+class Capture(SQLModel, table=True):
+    """One capture from the agent: a screenshot (one image per monitor) or a tracked slot without one."""
+
+    __tablename__ = "captures"
+    __table_args__ = (
+        CheckConstraint(_in("kind", CAPTURE_KINDS), name="ck_captures_kind"),
+        CheckConstraint(
+            "(kind = 'tracked' AND monitor_count = 0) OR (kind = 'screenshot' AND monitor_count >= 1)",
+            name="ck_captures_monitors",
+        ),
+        CheckConstraint("bytes_total >= 0", name="ck_captures_bytes"),
+        CheckConstraint("keyboard_events IS NULL OR keyboard_events >= 0", name="ck_captures_keys"),
+        CheckConstraint("mouse_events IS NULL OR mouse_events >= 0", name="ck_captures_mouse"),
+        Index("ix_captures_contract_week", "contract_id", "week_start"),
+    )
+
+    capture_id: uuid.UUID = Field(primary_key=True)  # made by the agent: the idempotency key of an upload
+    contract_id: uuid.UUID = Field(sa_column=Column(ForeignKey("contracts.id"), nullable=False))
+    kind: str = Field(max_length=16)
+    captured_at: datetime = _ts()
+    slot_start: datetime = _ts()
+    week_start: datetime = _ts()
+    memo: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    monitor_count: int = 0
+    image_keys: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    thumbnail_key: str | None = Field(default=None, max_length=300)
+    sha256: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    widths: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    heights: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    bytes_total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    keyboard_events: int | None = None
+    mouse_events: int | None = None
+    created_at: datetime = _ts(default_factory=utcnow)
+    deleted_at: datetime | None = _ts(nullable=True, default=None)
+    images_purged_at: datetime | None = _ts(nullable=True, default=None)
+
+
+class ManualEntry(SQLModel, table=True):
+    __tablename__ = "manual_entries"
+    __table_args__ = (
+        CheckConstraint('"end" > start', name="ck_manual_order"),
+        Index("ix_manual_contract_week", "contract_id", "week_start"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    contract_id: uuid.UUID = Field(sa_column=Column(ForeignKey("contracts.id"), nullable=False))
+    week_start: datetime = _ts()
+    start: datetime = _ts()
+    end: datetime = _ts()
+    memo: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = _ts(default_factory=utcnow)
+    deleted_at: datetime | None = _ts(nullable=True, default=None)
+
+
+class TimesheetSnapshot(SQLModel, table=True):
+    """The frozen week, written once by the timesheet workflow at the edit cutoff."""
+
+    __tablename__ = "timesheet_snapshots"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "week_start", name="uq_snapshot_contract_week"),
+        CheckConstraint("amount_cents >= 0 AND guaranteed_cents >= 0", name="ck_snapshot_cents"),
+        CheckConstraint("guaranteed_cents <= amount_cents", name="ck_snapshot_guaranteed_le_amount"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    contract_id: uuid.UUID = Field(sa_column=Column(ForeignKey("contracts.id"), nullable=False))
+    week_start: datetime = _ts()
+    content_hash: str = Field(max_length=64)
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    billable_minutes: int
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    guaranteed_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status: str = Field(default="submitted", max_length=32)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class Dispute(SQLModel, table=True):
+    __tablename__ = "disputes"
+    __table_args__ = (UniqueConstraint("contract_id", "week_start", name="uq_dispute_contract_week"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    contract_id: uuid.UUID = Field(sa_column=Column(ForeignKey("contracts.id"), nullable=False))
+    week_start: datetime = _ts()
+    entry_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    opened_by: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False))
+    opened_at: datetime = _ts(default_factory=utcnow)
+    status: str = Field(default="open", max_length=32)
+    provider_response: str | None = Field(default=None, max_length=16)
+    responded_at: datetime | None = _ts(nullable=True, default=None)
+    resolutions: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    resolved_at: datetime | None = _ts(nullable=True, default=None)
+
+
+class LedgerAccount(SQLModel, table=True):
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ACCOUNT_KINDS), name="ck_ledger_accounts_kind"),
+        UniqueConstraint(
+            "kind", "owner_id", "currency", name="uq_ledger_account", postgresql_nulls_not_distinct=True
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: str = Field(max_length=32)
+    owner_id: uuid.UUID | None = Field(default=None, sa_column=Column(ForeignKey("users.id"), nullable=True))
+    currency: str = Field(max_length=3)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class LedgerTransfer(SQLModel, table=True):
+    """Append-only: money moves ``from_account`` → ``to_account``. Corrections are new transfers."""
+
+    __tablename__ = "ledger_transfers"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="ck_ledger_transfer_positive"),
+        CheckConstraint("from_account <> to_account", name="ck_ledger_transfer_distinct"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    idempotency_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    from_account: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("ledger_accounts.id"), nullable=False, index=True)
+    )
+    to_account: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("ledger_accounts.id"), nullable=False, index=True)
+    )
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    kind: str = Field(max_length=32)
+    contract_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("contracts.id"), nullable=True)
+    )
+    week_start: datetime | None = _ts(nullable=True, default=None)
+    memo: str = Field(default="", max_length=500)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class AuditLog(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_subject", "subject_type", "subject_id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    at: datetime = _ts(default_factory=utcnow)
+    actor_id: uuid.UUID | None = Field(default=None, sa_column=Column(ForeignKey("users.id"), nullable=True))
+    action: str = Field(max_length=64)
+    subject_type: str = Field(max_length=32)
+    subject_id: str = Field(max_length=100)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: a delivery adapter (mail, chat) sends these later and sets ``sent_at``."""
+
+    __tablename__ = "notifications"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    dedupe_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    kind: str = Field(max_length=48)
+    recipient_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False, index=True))
+    contract_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("contracts.id"), nullable=True)
+    )
+    week_start: datetime | None = _ts(nullable=True, default=None)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(default_factory=utcnow)
+    sent_at: datetime | None = _ts(nullable=True, default=None)

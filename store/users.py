@@ -1,0 +1,123 @@
+"""Users and their tokens. A token's secret is shown once; only its sha256 is kept."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from store.models import ROLES, ApiToken, User, utcnow
+
+TOKEN_PREFIX = "wp_"
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise InvalidInput(f"{email!r} is not an email address such as ana@example.com")
+    return email
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidInput(f"role {role!r} is unknown: use one of {', '.join(ROLES)}")
+    return role
+
+
+def create_user(*, session: Session, email: str, role: str, name: str = "", timezone: str = "UTC") -> User:
+    email = check_email(email)
+    role = check_role(role)
+    if len(name) > 200:
+        raise InvalidInput("name is longer than 200 characters")
+    if session.exec(select(User).where(User.email == email)).first():
+        raise Conflict(f"a user with email {email} exists already")
+    user = User(email=email, role=role, name=name.strip() or email.split("@")[0], timezone=timezone)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(f"a user with email {email} exists already") from None
+    return user
+
+
+def get_user_by_email(*, session: Session, email: str) -> User:
+    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        raise NotFound(f"no user with email {email}")
+    return user
+
+
+def issue_token(
+    *,
+    session: Session,
+    user: User,
+    days: int = 365,
+    name: str = "",
+    kind: str = "api",
+    lifetime: timedelta | None = None,
+) -> tuple[str, ApiToken]:
+    """A new random token for ``user``; returns (the secret, shown once; the stored row)."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id,
+        token_hash=hash_token(secret),
+        prefix=secret[:10],
+        kind=kind,
+        name=name[:100],
+        csrf_secret=secrets.token_urlsafe(24) if kind == "session" else "",
+        expires_at=utcnow() + (lifetime or timedelta(days=days)),
+    )
+    session.add(row)
+    session.flush()
+    return secret, row
+
+
+def authenticate(*, session: Session, secret: str, kind: str | None = None) -> tuple[User, ApiToken]:
+    """The user a token belongs to; raises Unauthorized for a missing, unknown, revoked or expired one."""
+    if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        raise Unauthorized("a valid bearer token is required: send `Authorization: Bearer wp_...`")
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(secret))).first()
+    now = utcnow()
+    if row is None or (kind is not None and row.kind != kind):
+        raise Unauthorized("this token is not known: ask an admin for a new one")
+    if row.revoked_at is not None:
+        raise Unauthorized("this token was revoked: ask an admin for a new one")
+    if row.expires_at <= now:
+        raise Unauthorized("this token has expired: ask an admin for a new one")
+    user = session.get(User, row.user_id)
+    if user is None or user.disabled_at is not None:
+        raise Unauthorized("this account is disabled")
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+        row.last_used_at = now  # throttled: not a write on every request
+        session.add(row)
+    return user, row
+
+
+def revoke_token(*, session: Session, token_id: uuid.UUID, by: User | None = None) -> ApiToken:
+    row = session.get(ApiToken, token_id)
+    if row is None or (by is not None and by.role != "admin" and row.user_id != by.id):
+        raise NotFound("no such token")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+    return row
+
+
+def list_tokens(*, session: Session, user_id: uuid.UUID) -> list[ApiToken]:
+    query = select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.kind == "api")
+    return list(session.exec(query.order_by(col(ApiToken.created_at))).all())
+
+
+def token_expired(row: ApiToken, now: datetime | None = None) -> bool:
+    return row.expires_at <= (now or utcnow())
