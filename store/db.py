@@ -32,7 +32,7 @@ def session_scope(url: str) -> Iterator[Session]:
             raise
 
 
-def alembic_config(url: str):  # type: ignore[no-untyped-def]
+def alembic_config(url: str):
     from alembic.config import Config
 
     config = Config()

@@ -201,7 +201,7 @@ def sum_of_balances(*, session: Session) -> int:
 def duplicate_keys(*, session: Session) -> list[str]:
     rows = session.exec(
         select(LedgerTransfer.idempotency_key)
-        .group_by(LedgerTransfer.idempotency_key)  # type: ignore[arg-type]
+        .group_by(LedgerTransfer.idempotency_key)
         .having(func.count() > 1)
     ).all()
     return list(rows)

@@ -45,7 +45,7 @@ def utcnow() -> datetime:
 
 
 def _ts(nullable: bool = False, **kw: Any) -> Any:
-    return Field(sa_type=DateTime(timezone=True), nullable=nullable, **kw)  # type: ignore[call-overload]
+    return Field(sa_type=DateTime(timezone=True), nullable=nullable, **kw)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -76,7 +76,7 @@ class ObjectStore:
             region=settings.s3_region,
         )
 
-    def _call(self, what: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _call(self, what: str, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except S3Error as error:

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     review_days: int = Field(default=5, ge=1, le=14, description="Review deadline, days after the week ends.")
     response_days: int = Field(default=3, ge=1, le=14, description="Provider's window to answer a dispute.")
     security_days: int = Field(default=5, ge=0, le=30, description="Hold before approved funds are released.")
+    settlement_spread_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=6 * 3600,
+        description="Spread each Monday's freezes and charges over this many seconds.",
+    )
     retention_days: int = Field(
         default=90, ge=1, description="Images are deleted this long after settlement."
     )

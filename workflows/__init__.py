@@ -1,0 +1,1 @@
+"""Temporal workflows: deterministic; all I/O goes through activities."""

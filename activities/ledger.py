@@ -1,0 +1,63 @@
+"""Money movements the timesheet workflow asks for. Each is idempotent by its business key, so an
+activity retried after a worker crash never charges or pays twice."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio import activity
+
+from activities.db import DatabaseActivities
+from domain.errors import InsufficientFunds
+from domain.messages import ChargeInput, ChargeResult, PayoutInput, ReleaseInput, TransferResult
+from store import ledger
+
+
+class LedgerActivities(DatabaseActivities):
+    @activity.defn(name="charge_client")
+    def charge_client(self, request: ChargeInput) -> ChargeResult:
+        """The built-in payments adapter: the client's prepaid balance. Insufficient funds is an answer
+        (ok=False), not an error: the workflow turns it into a guarantee payout."""
+        try:
+            with self.session() as session:
+                row = ledger.charge_client(
+                    session=session,
+                    key=request.key,
+                    client_id=uuid.UUID(request.client_id),
+                    provider_id=uuid.UUID(request.provider_id),
+                    amount_cents=request.amount_cents,
+                    currency=request.currency,
+                    contract_id=uuid.UUID(request.contract_id),
+                    week_start=request.week_start,
+                )
+                return ChargeResult(ok=True, transfer_id=str(row.id))
+        except InsufficientFunds as error:
+            return ChargeResult(ok=False, reason=error.message)
+
+    @activity.defn(name="guarantee_payout")
+    def guarantee_payout(self, request: PayoutInput) -> TransferResult:
+        with self.session() as session:
+            row = ledger.guarantee_payout(
+                session=session,
+                contract_id=uuid.UUID(request.contract_id),
+                week_start=request.week_start,
+                client_id=uuid.UUID(request.client_id),
+                provider_id=uuid.UUID(request.provider_id),
+                amount_cents=request.amount_cents,
+                currency=request.currency,
+            )
+            return TransferResult(transfer_id=str(row.id), amount_cents=row.amount_cents)
+
+    @activity.defn(name="release_funds")
+    def release_funds(self, request: ReleaseInput) -> TransferResult:
+        with self.session() as session:
+            row = ledger.release(
+                session=session,
+                key=request.key,
+                provider_id=uuid.UUID(request.provider_id),
+                amount_cents=request.amount_cents,
+                currency=request.currency,
+                contract_id=uuid.UUID(request.contract_id),
+                week_start=request.week_start,
+            )
+            return TransferResult(transfer_id=str(row.id), amount_cents=row.amount_cents)

@@ -1,0 +1,108 @@
+"""Freezing a week into its snapshot, and mirroring a timesheet's status into the database."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import select
+from temporalio import activity
+
+from activities.db import DatabaseActivities
+from domain.messages import FreezeInput, SnapshotResult, StatusRecord
+from domain.timesheet import Timesheet
+from store.captures import live_timesheet
+from store.models import Contract, Dispute, TimesheetSnapshot, utcnow
+
+
+class TimesheetActivities(DatabaseActivities):
+    @activity.defn(name="freeze_timesheet")
+    def freeze_timesheet(self, request: FreezeInput) -> SnapshotResult:
+        """Compute the week through ``domain`` and store it once. A retry after a crash finds the stored
+        snapshot and returns it unchanged: the snapshot is immutable."""
+        contract_id = uuid.UUID(request.contract_id)
+        with self.session() as session:
+            existing = session.exec(
+                select(TimesheetSnapshot).where(
+                    TimesheetSnapshot.contract_id == contract_id,
+                    TimesheetSnapshot.week_start == request.week_start,
+                )
+            ).first()
+            if existing is not None:
+                return SnapshotResult(
+                    timesheet=Timesheet.model_validate(existing.body), content_hash=existing.content_hash
+                )
+            contract = session.get(Contract, contract_id)
+            if contract is None:
+                raise ValueError(f"contract {contract_id} does not exist")
+            timesheet = live_timesheet(
+                session=session,
+                contract=contract,
+                week=request.week_start,
+                weekly_limit_hours=request.weekly_limit_hours,
+            )
+            digest = timesheet.content_hash()
+            session.execute(
+                insert(TimesheetSnapshot)
+                .values(
+                    id=uuid.uuid4(),
+                    contract_id=contract_id,
+                    week_start=timesheet.week_start,
+                    content_hash=digest,
+                    body=timesheet.model_dump(mode="json"),
+                    billable_minutes=timesheet.billable_minutes,
+                    amount_cents=timesheet.amount_cents,
+                    guaranteed_cents=timesheet.guaranteed_cents,
+                    status="submitted",
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+                .on_conflict_do_nothing(constraint="uq_snapshot_contract_week")
+            )
+            stored = session.exec(
+                select(TimesheetSnapshot).where(
+                    TimesheetSnapshot.contract_id == contract_id,
+                    TimesheetSnapshot.week_start == timesheet.week_start,
+                )
+            ).one()
+            return SnapshotResult(
+                timesheet=Timesheet.model_validate(stored.body), content_hash=stored.content_hash
+            )
+
+    @activity.defn(name="record_timesheet_status")
+    def record_timesheet_status(self, record: StatusRecord) -> None:
+        """Mirror the workflow's status (and dispute) into PostgreSQL for pages and lists."""
+        contract_id = uuid.UUID(record.contract_id)
+        with self.session() as session:
+            snapshot = session.exec(
+                select(TimesheetSnapshot).where(
+                    TimesheetSnapshot.contract_id == contract_id,
+                    TimesheetSnapshot.week_start == record.week_start,
+                )
+            ).first()
+            if snapshot is not None:
+                snapshot.status = record.status
+                snapshot.updated_at = utcnow()
+                session.add(snapshot)
+            if record.dispute is not None:
+                d = record.dispute
+                row = session.exec(
+                    select(Dispute).where(
+                        Dispute.contract_id == contract_id, Dispute.week_start == record.week_start
+                    )
+                ).first()
+                if row is None:
+                    row = Dispute(
+                        contract_id=contract_id,
+                        week_start=record.week_start,
+                        entry_ids=d.entry_ids,
+                        reason=d.reason,
+                        opened_by=uuid.UUID(d.opened_by),
+                        opened_at=d.opened_at,
+                    )
+                row.status = record.status
+                row.provider_response = d.response
+                row.resolutions = dict(d.resolutions)
+                if d.resolutions and set(d.resolutions) >= set(d.entry_ids) and row.resolved_at is None:
+                    row.resolved_at = utcnow()
+                session.add(row)

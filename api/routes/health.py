@@ -1,0 +1,51 @@
+"""``GET /health``: each dependency's status and latency."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from store.db import ping
+
+router = APIRouter(tags=["health"])
+
+
+async def _check(probe: Callable[[], Awaitable[Any]], limit: float = 4.0) -> dict[str, Any]:
+    began = time.perf_counter()
+    try:
+        await asyncio.wait_for(probe(), limit)
+    except Exception as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return {
+            "status": "down",
+            "latency_ms": round((time.perf_counter() - began) * 1000, 1),
+            "error": message[:300],
+        }
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - began) * 1000, 1)}
+
+
+@router.get("/health", summary="Status and latency of each dependency")
+async def health(request: Request) -> JSONResponse:
+    state = request.app.state
+    url = state.settings.database_url
+    checks = dict(
+        zip(
+            ("temporal", "database", "object_store"),
+            await asyncio.gather(
+                _check(state.temporal.ping),
+                _check(lambda: run_in_threadpool(ping, url)),
+                _check(lambda: run_in_threadpool(state.store.ping)),
+            ),
+            strict=True,
+        )
+    )
+    ok = all(c["status"] == "ok" for c in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503
+    )

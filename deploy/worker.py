@@ -1,0 +1,73 @@
+"""``workproof worker``: runs the workflows and activities, and answers GET /health on its own port."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from temporalio.worker import Worker
+
+from activities import all_activities
+from store.settings import Settings
+from workflows.client import WORKFLOWS, connect
+
+log = logging.getLogger("workproof.worker")
+
+
+def build_worker(client, settings: Settings, executor: concurrent.futures.Executor) -> Worker:
+    assert settings.database_url, "DATABASE_URL is required"
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=WORKFLOWS,
+        activities=all_activities(settings.database_url),
+        activity_executor=executor,
+        max_concurrent_activities=32,
+    )
+
+
+def serve_health(port: int, ready: threading.Event) -> ThreadingHTTPServer:
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = ready.is_set() and self.path.split("?")[0] == "/health"
+            body = b'{"status":"ok"}' if ok else b'{"status":"starting"}'
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("0.0.0.0", port), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+async def run_worker(settings: Settings) -> None:
+    ready = threading.Event()
+    server = serve_health(settings.worker_health_port, ready) if settings.worker_health_port else None
+    address = settings.temporal_address or f"127.0.0.1:{settings.embedded_temporal_port}"
+    client = None
+    for attempt in range(120):
+        try:
+            client = await connect(address, settings.temporal_namespace)
+            break
+        except Exception as error:
+            if attempt % 10 == 0:
+                log.warning("waiting for Temporal at %s: %s", address, error)
+            await asyncio.sleep(0.5)
+    if client is None:
+        raise SystemExit(f"cannot reach Temporal at {address}: check WORKPROOF_TEMPORAL_ADDRESS")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
+        worker = build_worker(client, settings, executor)
+        ready.set()
+        try:
+            await worker.run()
+        finally:
+            if server:
+                server.shutdown()

@@ -1,0 +1,266 @@
+"""Inputs and results of the workflows, their updates and activities (one type per message, STYLE.md).
+
+Pydantic models carried by Temporal's pydantic data converter; only ``domain`` types, never table rows.
+New fields get defaults, so histories written before them still replay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from domain.timesheet import Timesheet, WorkViewInterval
+
+Role = Literal["provider", "client", "support", "admin"]
+TimesheetStatus = Literal[
+    "open",  # the week is running or before its edit cutoff
+    "submitted",  # frozen; in the client's review window
+    "approved",  # the client approved
+    "auto_approved",  # the review deadline passed without a dispute
+    "disputed",  # waiting for the provider's answer
+    "in_support",  # contested (or unanswered): support resolves each entry
+    "charged",  # the client paid; held for the security period
+    "paid_by_guarantee",  # the client's charge failed: the guarantee fund paid the guaranteed part
+    "unpaid",  # the charge failed and nothing was guaranteed
+    "settled",  # released to the provider (or nothing was owed)
+]
+FINAL_STATUSES = ("settled",)
+Resolution = Literal["provider", "client"]
+
+
+class Actor(BaseModel):
+    """Who asks: the API passes the authenticated user; the workflow checks it again."""
+
+    user_id: str
+    role: Role
+
+
+class ContractTermsInput(BaseModel):
+    contract_id: str
+    client_id: str
+    provider_id: str
+    title: str = ""
+    rate_cents: int
+    currency: str
+    weekly_limit_hours: int
+    manual_allowed: bool
+    work_view_on: bool
+    accepted_at: datetime
+
+
+class DeadlinePolicy(BaseModel):
+    """The deployment's calendar, in seconds, handed to workflows so they stay deterministic."""
+
+    edit_cutoff_after_week_s: int = 12 * 3600
+    review_deadline_after_week_s: int = 5 * 86400
+    response_window_s: int = 3 * 86400
+    security_period_s: int = 5 * 86400
+    # Monday herd: the freeze and the charge of each contract-week are spread over this many seconds
+    # after their moment (by a hash of the contract id). No deadline a user sees moves.
+    spread_s: int = 0
+
+
+class ContractState(BaseModel):
+    """All of the contract workflow's state: also its continue-as-new argument."""
+
+    terms: ContractTermsInput
+    policy: DeadlinePolicy = Field(default_factory=DeadlinePolicy)
+    next_weekly_limit_hours: int | None = None
+    work_view: list[WorkViewInterval] = Field(default_factory=list)
+    status: Literal["active", "ended"] = "active"
+    ended_at: datetime | None = None
+    weeks_started: list[str] = Field(default_factory=list)  # YYYY-MM-DD of each timesheet started
+    weeks_unsettled: list[str] = Field(default_factory=list)
+
+
+class WorkViewChange(BaseModel):
+    actor: Actor
+    on: bool
+
+
+class WorkViewChanged(BaseModel):
+    on: bool
+    effective_at: datetime
+
+
+class WeeklyLimitChange(BaseModel):
+    actor: Actor
+    weekly_limit_hours: int
+
+
+class EndContract(BaseModel):
+    actor: Actor
+
+
+class WeekSettled(BaseModel):
+    week: str
+    status: TimesheetStatus
+
+
+class TimesheetInput(BaseModel):
+    contract_id: str
+    client_id: str
+    provider_id: str
+    week_start: datetime
+    rate_cents: int
+    currency: str
+    weekly_limit_hours: int
+    policy: DeadlinePolicy = Field(default_factory=DeadlinePolicy)
+    contract_workflow_id: str = ""
+
+
+class FreezeInput(BaseModel):
+    contract_id: str
+    week_start: datetime
+    weekly_limit_hours: int
+
+
+class SnapshotResult(BaseModel):
+    timesheet: Timesheet
+    content_hash: str
+
+
+class Approve(BaseModel):
+    actor: Actor
+
+
+class Dispute(BaseModel):
+    actor: Actor
+    entry_ids: list[str]
+    reason: str
+
+
+class Respond(BaseModel):
+    actor: Actor
+    accept: bool
+    note: str = ""
+
+
+class Resolve(BaseModel):
+    actor: Actor
+    resolutions: dict[str, Resolution]
+    note: str = ""
+
+
+class ExtendDeadline(BaseModel):
+    actor: Actor
+    deadline: Literal["review", "response"]
+    until: datetime
+    reason: str
+
+
+class ActionResult(BaseModel):
+    """What an update answers: the timesheet's status after the action."""
+
+    status: TimesheetStatus
+    message: str = ""
+
+
+class DisputeState(BaseModel):
+    entry_ids: list[str]
+    reason: str
+    opened_by: str
+    opened_at: datetime
+    response_deadline: datetime
+    response: Literal["accept", "contest", "silence"] | None = None
+    response_note: str = ""
+    resolutions: dict[str, Resolution] = Field(default_factory=dict)
+    resolution_note: str = ""
+
+
+class TimesheetView(BaseModel):
+    """The timesheet workflow's query answer."""
+
+    contract_id: str
+    week_start: datetime
+    status: TimesheetStatus
+    edit_cutoff: datetime
+    review_deadline: datetime
+    content_hash: str | None = None
+    amount_cents: int | None = None
+    guaranteed_cents: int | None = None
+    owed_cents: int | None = None
+    charged_cents: int = 0
+    guarantee_paid_cents: int = 0
+    released_cents: int = 0
+    dispute: DisputeState | None = None
+    history: list[str] = Field(default_factory=list)
+
+
+class ChargeInput(BaseModel):
+    key: str
+    contract_id: str
+    client_id: str
+    provider_id: str
+    week_start: datetime
+    amount_cents: int
+    currency: str
+
+
+class ChargeResult(BaseModel):
+    ok: bool
+    transfer_id: str | None = None
+    reason: str = ""
+
+
+class PayoutInput(BaseModel):
+    contract_id: str
+    client_id: str
+    provider_id: str
+    week_start: datetime
+    amount_cents: int
+    currency: str
+
+
+class ReleaseInput(BaseModel):
+    key: str
+    contract_id: str
+    provider_id: str
+    week_start: datetime
+    amount_cents: int
+    currency: str
+
+
+class TransferResult(BaseModel):
+    transfer_id: str
+    amount_cents: int
+
+
+class StatusRecord(BaseModel):
+    contract_id: str
+    week_start: datetime
+    status: TimesheetStatus
+    dispute: DisputeState | None = None
+
+
+class Notify(BaseModel):
+    kind: Literal[
+        "timesheet_submitted",
+        "review_closing",
+        "dispute_opened",
+        "dispute_answered",
+        "dispute_resolved",
+        "charge_failed",
+        "guarantee_payout",
+        "funds_released",
+        "contract_ended",
+    ]
+    recipient_ids: list[str]
+    contract_id: str
+    week_start: datetime | None = None
+    dedupe_key: str
+    payload: dict[str, str | int | bool | None] = Field(default_factory=dict)
+
+
+class WorkViewRecord(BaseModel):
+    contract_id: str
+    intervals: list[WorkViewInterval]
+
+
+class ContractRecord(BaseModel):
+    contract_id: str
+    weekly_limit_hours: int | None = None
+    next_weekly_limit_hours: int | None = None
+    ended_at: datetime | None = None

@@ -1,0 +1,75 @@
+"""What a week's settlement owes: after approval, after a dispute, and what the guarantee covers."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from domain.errors import InvalidInput
+from domain.money import amount_for_minutes
+from domain.timesheet import Timesheet, TimesheetEntry
+
+
+@dataclass(frozen=True)
+class Settlement:
+    owed_minutes: int
+    owed_cents: int
+    guaranteed_minutes: int
+    guaranteed_cents: int
+
+
+def settle(timesheet: Timesheet, refunded_entry_ids: set[str] | frozenset[str] = frozenset()) -> Settlement:
+    """The amount owed for the week without the refunded entries; each sum is rounded once."""
+    kept = [e for e in timesheet.entries if e.entry_id not in refunded_entry_ids]
+    owed = sum(e.billable_minutes for e in kept)
+    guaranteed = sum(e.guaranteed_minutes for e in kept)
+    return Settlement(
+        owed_minutes=owed,
+        owed_cents=amount_for_minutes(owed, timesheet.rate_cents),
+        guaranteed_minutes=guaranteed,
+        guaranteed_cents=amount_for_minutes(guaranteed, timesheet.rate_cents),
+    )
+
+
+def rule_resolution(entry: TimesheetEntry) -> str:
+    """By the guarantee rules: documented time that meets them is owed to the provider; undocumented or
+    manual time is refunded to the client."""
+    return "provider" if entry.guaranteed_minutes > 0 else "client"
+
+
+def check_disputable(timesheet: Timesheet, entry_ids: list[str]) -> list[str]:
+    """The disputed entries, each in the snapshot and billed; refused otherwise with what to fix."""
+    if not entry_ids:
+        raise InvalidInput("choose at least one entry to dispute")
+    if len(set(entry_ids)) != len(entry_ids):
+        raise InvalidInput("an entry is named twice in the dispute")
+    for entry_id in entry_ids:
+        entry = timesheet.entry(entry_id)
+        if entry is None:
+            raise InvalidInput(f"entry {entry_id} is not in this week's timesheet")
+        if entry.billable_minutes == 0:
+            raise InvalidInput(f"entry {entry_id} is not billed (over the weekly limit): nothing to dispute")
+    return entry_ids
+
+
+def check_resolutions(timesheet: Timesheet, disputed: list[str], resolutions: dict[str, str]) -> None:
+    unknown = set(resolutions) - set(disputed)
+    if unknown:
+        raise InvalidInput(f"entries {sorted(unknown)} are not disputed")
+    for entry_id, side in resolutions.items():
+        if side not in ("provider", "client"):
+            raise InvalidInput(f"resolution for {entry_id} must be 'provider' or 'client'")
+        entry = timesheet.entry(entry_id)
+        if side == "provider" and entry is not None and rule_resolution(entry) == "client":
+            reasons = ", ".join(entry.not_guaranteed_because) or "not documented"
+            raise InvalidInput(
+                f"entry {entry_id} is not documented time that meets the rules ({reasons}): "
+                "the rules refund it to the client"
+            )
+
+
+def spread_offset(key: str, spread_seconds: int) -> int:
+    """A stable offset in [0, spread_seconds) for ``key``: spreads a Monday's herd of contract-weeks."""
+    if spread_seconds <= 0:
+        return 0
+    return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16) % spread_seconds

@@ -1,0 +1,487 @@
+"""One contract-week, from the edit cutoff to the money released: ``timesheet-{contract_id}-{YYYY-MM-DD}``.
+
+edit cutoff → freeze (snapshot) → review window → approved / auto-approved / disputed → charge →
+release after the security period, or a guarantee payout when the charge fails.
+
+Hazards:
+- Updates and the main coroutine interleave at every ``await``. Validators read state only; handlers
+  change it synchronously before their first await, so the main loop never sees half an action.
+- Every decision about time uses ``workflow.now()``: an approval and the deadline "in the same moment"
+  are ordered by the workflow's own clock, and exactly one of them wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.calendar import WEEK
+    from domain.errors import DomainError
+    from domain.messages import (
+        ActionResult,
+        Approve,
+        ChargeInput,
+        ChargeResult,
+        Dispute,
+        DisputeState,
+        ExtendDeadline,
+        FreezeInput,
+        Notify,
+        PayoutInput,
+        ReleaseInput,
+        Resolve,
+        Respond,
+        SnapshotResult,
+        StatusRecord,
+        TimesheetInput,
+        TimesheetStatus,
+        TimesheetView,
+        TransferResult,
+        WeekSettled,
+    )
+    from domain.settlement import check_disputable, check_resolutions, settle, spread_offset
+    from workflows.attributes import DISPUTE_OPEN, TIMESHEET_STATUS
+
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
+)
+MAX_REASON = 2000
+
+
+def timesheet_workflow_id(contract_id: str, week_start: datetime) -> str:
+    return f"timesheet-{contract_id}-{week_start:%Y-%m-%d}"
+
+
+def reject(message: str, kind: str = "Conflict") -> ApplicationError:
+    """A validator's refusal; ``kind`` tells the API which status to answer (Conflict 409, InvalidInput 422,
+    Forbidden 403)."""
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+@workflow.defn
+class TimesheetWorkflow:
+    @workflow.init
+    def __init__(self, request: TimesheetInput) -> None:
+        self.input = request
+        policy = request.policy
+        week = request.week_start
+        self.status: TimesheetStatus = "open"
+        self.edit_cutoff = week + WEEK + timedelta(seconds=policy.edit_cutoff_after_week_s)
+        self.review_deadline = week + WEEK + timedelta(seconds=policy.review_deadline_after_week_s)
+        self.snapshot: SnapshotResult | None = None
+        self.decision: TimesheetStatus | None = None
+        self.dispute: DisputeState | None = None
+        self.deadline_changed = 0
+        self.owed_cents: int | None = None
+        self.charged_cents = 0
+        self.guarantee_paid_cents = 0
+        self.released_cents = 0
+        self.history: list[str] = []
+
+    # --- the week ------------------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: TimesheetInput) -> TimesheetView:
+        spread = timedelta(seconds=spread_offset(request.contract_id, request.policy.spread_s))
+        await self._sleep_until(self.edit_cutoff + spread)
+        self.snapshot = await workflow.execute_activity(
+            "freeze_timesheet",
+            FreezeInput(
+                contract_id=request.contract_id,
+                week_start=request.week_start,
+                weekly_limit_hours=request.weekly_limit_hours,
+            ),
+            result_type=SnapshotResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        timesheet = self.snapshot.timesheet
+        if timesheet.amount_cents == 0:
+            # Nothing billed: the snapshot stands as the record; no review, no charge, no payout.
+            self.owed_cents = 0
+            await self._set_status("settled", "the week had no billable time")
+            return await self._finish()
+
+        await self._set_status("submitted", f"submitted: {timesheet.billable_minutes} billable minutes")
+        await self._notify("timesheet_submitted", [request.client_id, request.provider_id])
+        await self._review()
+
+        refunded: set[str] = set()
+        if self.decision == "disputed":
+            refunded = await self._settle_dispute()
+        else:
+            assert self.decision in ("approved", "auto_approved")
+        settlement = settle(timesheet, refunded)
+        self.owed_cents = settlement.owed_cents
+        if settlement.owed_cents == 0:
+            await self._set_status("settled", "nothing owed after the dispute")
+            return await self._finish()
+
+        await workflow.sleep(spread)  # the herd of Saturday 00:00 charges, spread; no user deadline moves
+        charge = await workflow.execute_activity(
+            "charge_client",
+            ChargeInput(
+                key=f"charge:{request.contract_id}:{request.week_start:%Y-%m-%d}",
+                contract_id=request.contract_id,
+                client_id=request.client_id,
+                provider_id=request.provider_id,
+                week_start=request.week_start,
+                amount_cents=settlement.owed_cents,
+                currency=timesheet.currency,
+            ),
+            result_type=ChargeResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        if charge.ok:
+            self.charged_cents = settlement.owed_cents
+            await self._set_status("charged", f"client charged {settlement.owed_cents} cents")
+            held = self.charged_cents
+        else:
+            await self._notify(
+                "charge_failed", [request.client_id, request.provider_id], reason=charge.reason
+            )
+            if settlement.guaranteed_cents > 0:
+                payout = await workflow.execute_activity(
+                    "guarantee_payout",
+                    PayoutInput(
+                        contract_id=request.contract_id,
+                        client_id=request.client_id,
+                        provider_id=request.provider_id,
+                        week_start=request.week_start,
+                        amount_cents=settlement.guaranteed_cents,
+                        currency=timesheet.currency,
+                    ),
+                    result_type=TransferResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=RETRY,
+                )
+                self.guarantee_paid_cents = payout.amount_cents
+                await self._set_status(
+                    "paid_by_guarantee", f"charge failed; guarantee fund paid {payout.amount_cents} cents"
+                )
+                await self._notify("guarantee_payout", [request.provider_id, request.client_id])
+                held = payout.amount_cents
+            else:
+                await self._set_status("unpaid", "charge failed and no time was guaranteed")
+                return await self._finish()
+
+        await workflow.sleep(timedelta(seconds=request.policy.security_period_s))
+        released = await workflow.execute_activity(
+            "release_funds",
+            ReleaseInput(
+                key=f"release:{request.contract_id}:{request.week_start:%Y-%m-%d}",
+                contract_id=request.contract_id,
+                provider_id=request.provider_id,
+                week_start=request.week_start,
+                amount_cents=held,
+                currency=timesheet.currency,
+            ),
+            result_type=TransferResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        self.released_cents = released.amount_cents
+        await self._notify("funds_released", [request.provider_id])
+        await self._set_status("settled", f"released {released.amount_cents} cents to the provider")
+        return await self._finish()
+
+    async def _review(self) -> None:
+        """Until the review deadline (which support may extend): approve, dispute, or silence."""
+        reminded = False
+        while self.decision is None:
+            now = workflow.now()
+            if now >= self.review_deadline:
+                self.decision = "auto_approved"
+                await self._set_status("auto_approved", "review deadline passed without a dispute")
+                return
+            remind_at = self.review_deadline - timedelta(hours=24)
+            target = remind_at if (not reminded and now < remind_at) else self.review_deadline
+            seen = self.deadline_changed
+            try:
+                await workflow.wait_condition(
+                    self._decided_or_moved(seen),
+                    timeout=max(target - now, timedelta(milliseconds=1)),
+                )
+            except TimeoutError:
+                if target == remind_at and not reminded:
+                    reminded = True
+                    await self._notify("review_closing", [self.input.client_id])
+        if self.decision in ("approved", "disputed"):
+            await self._set_status(self.decision, self.history[-1] if self.history else "")
+
+    async def _settle_dispute(self) -> set[str]:
+        """Provider's answer, then support; returns the entries refunded to the client."""
+        dispute = self.dispute
+        assert dispute is not None and self.snapshot is not None
+        await self._notify("dispute_opened", [self.input.provider_id, self.input.client_id])
+        while dispute.response is None:
+            now = workflow.now()
+            if now >= dispute.response_deadline:
+                dispute.response = "silence"
+                break
+            seen = self.deadline_changed
+            try:
+                await workflow.wait_condition(
+                    self._answered_or_moved(seen),
+                    timeout=dispute.response_deadline - now,
+                )
+            except TimeoutError:
+                continue
+        if dispute.response == "accept":
+            await self._notify("dispute_answered", [self.input.client_id], response="accept")
+            await self._set_status("disputed", "provider accepted the dispute: disputed entries refunded")
+            return set(dispute.entry_ids)
+        note = "provider contested" if dispute.response == "contest" else "provider did not answer in time"
+        await self._set_status("in_support", f"{note}: support resolves each entry")
+        await workflow.wait_condition(lambda: set(dispute.resolutions) >= set(dispute.entry_ids))
+        await self._notify("dispute_resolved", [self.input.client_id, self.input.provider_id])
+        return {entry for entry, side in dispute.resolutions.items() if side == "client"}
+
+    # --- updates -------------------------------------------------------------------------------------------
+
+    @workflow.update
+    def approve(self, request: Approve) -> ActionResult:
+        self.decision = "approved"
+        self.status = "approved"
+        self.history.append(f"{workflow.now().isoformat()} client {request.actor.user_id} approved")
+        return ActionResult(status="approved", message="approved: the client will be charged")
+
+    @approve.validator
+    def _check_approve(self, request: Approve) -> None:
+        self._check_client(request.actor.user_id, request.actor.role)
+        self._check_in_review("approve")
+
+    @workflow.update
+    def dispute_entries(self, request: Dispute) -> ActionResult:
+        now = workflow.now()
+        self.dispute = DisputeState(
+            entry_ids=list(request.entry_ids),
+            reason=request.reason.strip(),
+            opened_by=request.actor.user_id,
+            opened_at=now,
+            response_deadline=now + timedelta(seconds=self.input.policy.response_window_s),
+        )
+        self.decision = "disputed"
+        self.status = "disputed"
+        self.history.append(f"{now.isoformat()} client disputed {len(request.entry_ids)} entries")
+        return ActionResult(status="disputed", message="disputed: the provider has been asked to respond")
+
+    @dispute_entries.validator
+    def _check_dispute(self, request: Dispute) -> None:
+        self._check_client(request.actor.user_id, request.actor.role)
+        self._check_in_review("dispute")
+        if not request.reason.strip():
+            raise reject("say why the hours are disputed (a reason is required)", "InvalidInput")
+        if len(request.reason) > MAX_REASON:
+            raise reject(f"the reason is longer than {MAX_REASON} characters", "InvalidInput")
+        assert self.snapshot is not None
+        try:
+            check_disputable(self.snapshot.timesheet, request.entry_ids)
+        except DomainError as error:
+            raise reject(error.message, "InvalidInput") from None
+
+    @workflow.update
+    def respond(self, request: Respond) -> ActionResult:
+        assert self.dispute is not None
+        self.dispute.response = "accept" if request.accept else "contest"
+        self.dispute.response_note = request.note.strip()
+        self.history.append(f"{workflow.now().isoformat()} provider {self.dispute.response}ed the dispute")
+        status: TimesheetStatus = "disputed" if request.accept else "in_support"
+        return ActionResult(status=status, message=f"dispute {self.dispute.response}ed")
+
+    @respond.validator
+    def _check_respond(self, request: Respond) -> None:
+        if request.actor.role != "provider" or request.actor.user_id != self.input.provider_id:
+            raise reject("only the contract's provider answers a dispute", "Forbidden")
+        if self.dispute is None or self.status != "disputed":
+            raise reject(f"there is no dispute waiting for an answer (the timesheet is {self.status})")
+        if self.dispute.response is not None:
+            raise reject("the dispute has been answered already")
+        if workflow.now() >= self.dispute.response_deadline:
+            raise reject(
+                f"the response window closed at {self.dispute.response_deadline.isoformat()}: support decides now"
+            )
+
+    @workflow.update
+    def resolve(self, request: Resolve) -> ActionResult:
+        assert self.dispute is not None
+        self.dispute.resolutions.update(request.resolutions)
+        if request.note.strip():
+            self.dispute.resolution_note = request.note.strip()
+        left = set(self.dispute.entry_ids) - set(self.dispute.resolutions)
+        self.history.append(
+            f"{workflow.now().isoformat()} support resolved {len(request.resolutions)} entries"
+        )
+        message = f"{len(left)} entries left to resolve" if left else "all disputed entries resolved"
+        return ActionResult(status="in_support", message=message)
+
+    @resolve.validator
+    def _check_resolve(self, request: Resolve) -> None:
+        if request.actor.role != "support":
+            raise reject("only support staff resolve disputes", "Forbidden")
+        if self.dispute is None or self.status != "in_support":
+            raise reject(f"no dispute is waiting for support (the timesheet is {self.status})")
+        if not request.resolutions:
+            raise reject("resolve at least one entry", "InvalidInput")
+        already = set(request.resolutions) & set(self.dispute.resolutions)
+        if already:
+            raise reject(f"entries {sorted(already)} are resolved already")
+        assert self.snapshot is not None
+        try:
+            check_resolutions(self.snapshot.timesheet, self.dispute.entry_ids, dict(request.resolutions))
+        except DomainError as error:
+            raise reject(error.message, "InvalidInput") from None
+
+    @workflow.update
+    def extend_deadline(self, request: ExtendDeadline) -> ActionResult:
+        until = request.until
+        if request.deadline == "review":
+            self.review_deadline = until
+        else:
+            assert self.dispute is not None
+            self.dispute.response_deadline = until
+        self.deadline_changed += 1
+        self.history.append(
+            f"{workflow.now().isoformat()} support extended the {request.deadline} deadline to "
+            f"{until.isoformat()}: {request.reason.strip()}"
+        )
+        return ActionResult(
+            status=self.status, message=f"{request.deadline} deadline is now {until.isoformat()}"
+        )
+
+    @extend_deadline.validator
+    def _check_extend(self, request: ExtendDeadline) -> None:
+        if request.actor.role != "support":
+            raise reject("only support staff extend deadlines", "Forbidden")
+        if not request.reason.strip():
+            raise reject("give a reason for the extension", "InvalidInput")
+        if request.until.tzinfo is None:
+            raise reject("the new deadline needs a UTC offset", "InvalidInput")
+        now = workflow.now()
+        if request.deadline == "review":
+            if self.status not in ("open", "submitted"):
+                raise reject(f"the review window is over (the timesheet is {self.status})")
+            current = self.review_deadline
+        else:
+            if self.dispute is None or self.status != "disputed" or self.dispute.response is not None:
+                raise reject("no dispute is waiting for the provider's answer")
+            current = self.dispute.response_deadline
+        if request.until <= max(current, now):
+            raise reject(
+                f"the new deadline must be later than the current one ({current.isoformat()})", "InvalidInput"
+            )
+        if request.until - now > timedelta(days=60):
+            raise reject("a deadline can be extended by at most 60 days", "InvalidInput")
+
+    def _check_client(self, user_id: str, role: str) -> None:
+        if role != "client" or user_id != self.input.client_id:
+            raise reject("only the contract's client reviews its timesheets", "Forbidden")
+
+    def _check_in_review(self, action: str) -> None:
+        if self.status == "open":
+            raise reject(
+                f"the week is not submitted yet: you can {action} after {self.edit_cutoff.isoformat()}"
+            )
+        if self.status != "submitted" or self.decision is not None:
+            raise reject(f"cannot {action}: the timesheet is already {self.status}")
+        if workflow.now() >= self.review_deadline:
+            raise reject(
+                f"cannot {action}: the review window closed at {self.review_deadline.isoformat()} "
+                "and the timesheet was auto-approved"
+            )
+
+    # --- queries -------------------------------------------------------------------------------------------
+
+    @workflow.query
+    def view(self) -> TimesheetView:
+        snapshot = self.snapshot
+        return TimesheetView(
+            contract_id=self.input.contract_id,
+            week_start=self.input.week_start,
+            status=self.status,
+            edit_cutoff=self.edit_cutoff,
+            review_deadline=self.review_deadline,
+            content_hash=snapshot.content_hash if snapshot else None,
+            amount_cents=snapshot.timesheet.amount_cents if snapshot else None,
+            guaranteed_cents=snapshot.timesheet.guaranteed_cents if snapshot else None,
+            owed_cents=self.owed_cents,
+            charged_cents=self.charged_cents,
+            guarantee_paid_cents=self.guarantee_paid_cents,
+            released_cents=self.released_cents,
+            dispute=self.dispute,
+            history=list(self.history),
+        )
+
+    # --- helpers -------------------------------------------------------------------------------------------
+
+    def _decided_or_moved(self, seen: int) -> Callable[[], bool]:
+        return lambda: self.decision is not None or self.deadline_changed != seen
+
+    def _answered_or_moved(self, seen: int) -> Callable[[], bool]:
+        return lambda: (
+            self.dispute is not None and (self.dispute.response is not None or self.deadline_changed != seen)
+        )
+
+    async def _sleep_until(self, moment: datetime) -> None:
+        delay = moment - workflow.now()
+        if delay > timedelta(0):
+            await workflow.sleep(delay)
+
+    async def _set_status(self, status: TimesheetStatus, note: str) -> None:
+        self.status = status
+        if not self.history or not self.history[-1].endswith(note):
+            self.history.append(f"{workflow.now().isoformat()} {status}: {note}")
+        workflow.upsert_search_attributes(
+            [
+                TIMESHEET_STATUS.value_set(status),
+                DISPUTE_OPEN.value_set(status in ("disputed", "in_support")),
+            ]
+        )
+        await workflow.execute_activity(
+            "record_timesheet_status",
+            StatusRecord(
+                contract_id=self.input.contract_id,
+                week_start=self.input.week_start,
+                status=status,
+                dispute=self.dispute,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+        )
+
+    async def _notify(self, kind: str, recipients: list[str], **payload: str | int | bool | None) -> None:
+        week = f"{self.input.week_start:%Y-%m-%d}"
+        await workflow.execute_activity(
+            "notify",
+            Notify(
+                kind=kind,
+                recipient_ids=recipients,
+                contract_id=self.input.contract_id,
+                week_start=self.input.week_start,
+                dedupe_key=f"{kind}:{self.input.contract_id}:{week}",
+                payload={"week": week, "status": self.status, **payload},
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+        )
+
+    async def _finish(self) -> TimesheetView:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self.input.contract_workflow_id:
+            parent = workflow.get_external_workflow_handle(self.input.contract_workflow_id)
+            try:
+                await parent.signal(
+                    "week_settled", WeekSettled(week=f"{self.input.week_start:%Y-%m-%d}", status=self.status)
+                )
+            except Exception as error:  # the contract workflow may be gone (terminated by an operator)
+                workflow.logger.warning(
+                    "could not tell %s the week settled: %s", self.input.contract_workflow_id, error
+                )
+        return self.view()
