@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import signal
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from temporalio.worker import Worker
@@ -26,6 +28,9 @@ def build_worker(client, settings: Settings, executor: concurrent.futures.Execut
         activities=all_activities(settings.database_url),
         activity_executor=executor,
         max_concurrent_activities=32,
+        # On SIGTERM running activities get this long to finish before the worker stops polling and
+        # exits; an activity cut short is retried elsewhere, and its idempotency key makes that safe.
+        graceful_shutdown_timeout=timedelta(seconds=30),
     )
 
 
@@ -65,9 +70,15 @@ async def run_worker(settings: Settings) -> None:
         raise SystemExit(f"cannot reach Temporal at {address}: check WORKPROOF_TEMPORAL_ADDRESS")
     with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         ready.set()
         try:
-            await worker.run()
+            async with worker:
+                await stop.wait()
+                log.info("stopping: letting running activities finish")
         finally:
             if server:
                 server.shutdown()

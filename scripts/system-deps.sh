@@ -2,12 +2,13 @@
 # Debian packages the tests use: Xvfb (X11 captures), sway + grim (Wayland captures), Chromium (browser
 # tests). As root they are installed; otherwise the exact command is printed.
 set -euo pipefail
-declare -A needs=([Xvfb]=xvfb [xauth]=xauth [sway]=sway [swaymsg]=sway [grim]=grim [chromium]=chromium [xrandr]=x11-xserver-utils)
+declare -A needs=([Xvfb]=xvfb [xauth]=xauth [sway]=sway [swaymsg]=sway [grim]=grim [chromium]=chromium [xrandr]=x11-xserver-utils [dbus-daemon]=dbus-daemon [setpriv]=util-linux)
 missing=()
 for command in "${!needs[@]}"; do
   command -v "$command" >/dev/null 2>&1 || missing+=("${needs[$command]}")
 done
 fc-list 2>/dev/null | grep -qi dejavu || missing+=(fonts-dejavu-core)
+ldconfig -p 2>/dev/null | grep -q libXtst.so.6 || missing+=(libxtst6)
 [ ${#missing[@]} -eq 0 ] && exit 0
 packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then

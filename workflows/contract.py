@@ -61,7 +61,9 @@ class ContractWorkflow:
             now = workflow.now()
             week = week_start(now)
             label = f"{week:%Y-%m-%d}"
-            if self.state.status == "active" and label not in self.state.weeks_started:
+            # The week of acceptance always gets its timesheet, even if an end arrived in the same moment.
+            first_week = not self.state.weeks_started
+            if (self.state.status == "active" or first_week) and label not in self.state.weeks_started:
                 await self._start_timesheet(week)
             if self.state.status == "ended" and not self.state.weeks_unsettled:
                 await workflow.wait_condition(workflow.all_handlers_finished)

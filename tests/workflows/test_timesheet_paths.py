@@ -83,7 +83,9 @@ def kinds(w: Week) -> dict[str, int]:
     return {t.kind: t.amount_cents for t in w.transfers()}
 
 
-async def test_silence_until_the_deadline_is_approval(env: WorkflowEnvironment, worker: Worker, database_url: str) -> None:
+async def test_silence_until_the_deadline_is_approval(
+    env: WorkflowEnvironment, worker: Worker, database_url: str
+) -> None:
     w = make_week(database_url, await current_week(env))
     w.slots(day=0, hour=9, count=5)  # one documented hour at 60.00/h
     w.fund(100_00)
@@ -94,7 +96,12 @@ async def test_silence_until_the_deadline_is_approval(env: WorkflowEnvironment, 
     assert w.balance("provider_available", w.provider_id) == 6000
     assert any("auto_approved" in line for line in view.history)
     with session_scope(database_url) as session:
-        sent = {n.kind for n in session.exec(select(Notification).where(Notification.contract_id == uuid.UUID(w.contract_id)))}
+        sent = {
+            n.kind
+            for n in session.exec(
+                select(Notification).where(Notification.contract_id == uuid.UUID(w.contract_id))
+            )
+        }
     assert {"timesheet_submitted", "review_closing", "funds_released"} <= sent
     ledger_invariants(database_url)
 
@@ -107,10 +114,16 @@ async def test_early_approval_charges_once_and_a_retried_request_returns_the_fir
     w.fund(100_00)
     handle = await start(env, w)
     await until_submitted(env, handle, w)
-    first = await handle.execute_update(TimesheetWorkflow.approve, Approve(actor=client(w)), id="req-approve-1")
-    again = await handle.execute_update(TimesheetWorkflow.approve, Approve(actor=client(w)), id="req-approve-1")
+    first = await handle.execute_update(
+        TimesheetWorkflow.approve, Approve(actor=client(w)), id="req-approve-1"
+    )
+    again = await handle.execute_update(
+        TimesheetWorkflow.approve, Approve(actor=client(w)), id="req-approve-1"
+    )
     assert first == again == ActionResult(status="approved", message="approved: the client will be charged")
-    kind, message = await rejected(handle.execute_update(TimesheetWorkflow.approve, Approve(actor=client(w)), id="req-approve-2"))
+    kind, message = await rejected(
+        handle.execute_update(TimesheetWorkflow.approve, Approve(actor=client(w)), id="req-approve-2")
+    )
     assert kind == "Conflict" and "already approved" in message
     view = await handle.result()
     assert view.status == "settled" and view.charged_cents == 3600
@@ -129,7 +142,8 @@ async def test_a_dispute_the_provider_accepts_refunds_the_disputed_entries(
     snapshot = await _snapshot_entries(database_url, w)
     disputed = snapshot[:2]
     result = await handle.execute_update(
-        TimesheetWorkflow.dispute_entries, Dispute(actor=client(w), entry_ids=disputed, reason="I was in a meeting with him")
+        TimesheetWorkflow.dispute_entries,
+        Dispute(actor=client(w), entry_ids=disputed, reason="I was in a meeting with him"),
     )
     assert result.status == "disputed"
     await handle.execute_update(TimesheetWorkflow.respond, Respond(actor=provider(w), accept=True))
@@ -149,39 +163,57 @@ async def test_a_contested_dispute_goes_to_support_who_resolve_each_entry(
     handle = await start(env, w)
     await until_submitted(env, handle, w)
     disputed = (await _snapshot_entries(database_url, w))[:2]
-    await handle.execute_update(TimesheetWorkflow.dispute_entries, Dispute(actor=client(w), entry_ids=disputed, reason="no"))
-    await handle.execute_update(TimesheetWorkflow.respond, Respond(actor=provider(w), accept=False, note="I worked"))
+    await handle.execute_update(
+        TimesheetWorkflow.dispute_entries, Dispute(actor=client(w), entry_ids=disputed, reason="no")
+    )
+    await handle.execute_update(
+        TimesheetWorkflow.respond, Respond(actor=provider(w), accept=False, note="I worked")
+    )
     # a caller who is not support cannot resolve
     kind, _ = await rejected(
-        handle.execute_update(TimesheetWorkflow.resolve, Resolve(actor=client(w), resolutions=dict.fromkeys(disputed, "client")))
+        handle.execute_update(
+            TimesheetWorkflow.resolve, Resolve(actor=client(w), resolutions=dict.fromkeys(disputed, "client"))
+        )
     )
     assert kind == "Forbidden"
     await _until_status(env, handle, "in_support")
     kind, message = await rejected(
-        handle.execute_update(TimesheetWorkflow.resolve, Resolve(actor=support(), resolutions={"slot-nope": "client"}))
+        handle.execute_update(
+            TimesheetWorkflow.resolve, Resolve(actor=support(), resolutions={"slot-nope": "client"})
+        )
     )
     assert kind == "InvalidInput" and "not disputed" in message
     for entry in disputed:  # one entry at a time, as support works through them
-        await handle.execute_update(TimesheetWorkflow.resolve, Resolve(actor=support(), resolutions={entry: side}))  # type: ignore[dict-item]
+        await handle.execute_update(
+            TimesheetWorkflow.resolve, Resolve(actor=support(), resolutions={entry: side})
+        )  # type: ignore[dict-item]
     view = await handle.result()
     assert view.charged_cents == charged and view.status == "settled"
     ledger_invariants(database_url)
 
 
-async def test_a_dispute_the_provider_ignores_goes_to_support(env: WorkflowEnvironment, worker: Worker, database_url: str) -> None:
+async def test_a_dispute_the_provider_ignores_goes_to_support(
+    env: WorkflowEnvironment, worker: Worker, database_url: str
+) -> None:
     w = make_week(database_url, await current_week(env))
     w.slots(day=4, hour=8, count=2)
     w.fund(100_00)
     handle = await start(env, w)
     await until_submitted(env, handle, w)
     disputed = await _snapshot_entries(database_url, w)
-    await handle.execute_update(TimesheetWorkflow.dispute_entries, Dispute(actor=client(w), entry_ids=disputed, reason="x"))
+    await handle.execute_update(
+        TimesheetWorkflow.dispute_entries, Dispute(actor=client(w), entry_ids=disputed, reason="x")
+    )
     await env.sleep(timedelta(days=3, minutes=1))  # the response window passes in silence
     view = await handle.query(TimesheetWorkflow.view)
     assert view.status == "in_support" and view.dispute is not None and view.dispute.response == "silence"
-    kind, _ = await rejected(handle.execute_update(TimesheetWorkflow.respond, Respond(actor=provider(w), accept=True)))
+    kind, _ = await rejected(
+        handle.execute_update(TimesheetWorkflow.respond, Respond(actor=provider(w), accept=True))
+    )
     assert kind == "Conflict"
-    await handle.execute_update(TimesheetWorkflow.resolve, Resolve(actor=support(), resolutions=dict.fromkeys(disputed, "provider")))  # type: ignore[arg-type]
+    await handle.execute_update(
+        TimesheetWorkflow.resolve, Resolve(actor=support(), resolutions=dict.fromkeys(disputed, "provider"))
+    )  # type: ignore[arg-type]
     assert (await handle.result()).charged_cents == 2400
     ledger_invariants(database_url)
 
@@ -191,12 +223,20 @@ async def test_a_failed_charge_is_paid_by_the_guarantee_for_documented_slots_onl
 ) -> None:
     week = await current_week(env)
     # Work View off on Thursday 12:00-14:00; limit 2 hours a week
-    w = make_week(database_url, week, rate_cents=6000, weekly_limit_hours=2, work_view_until=week + timedelta(days=3, hours=12))
+    w = make_week(
+        database_url,
+        week,
+        rate_cents=6000,
+        weekly_limit_hours=2,
+        work_view_until=week + timedelta(days=3, hours=12),
+    )
     w.manual(week + timedelta(days=1, hours=8), 30)  # Tue: 30 min manual: billed, never guaranteed
     w.slots(day=2, hour=9, count=4)  # Wed: 48 min documented with memo
     w.slots(day=2, hour=10, count=1, memo="  ")  # 12 min documented, no memo: not guaranteed
     w.slots(day=2, hour=11, count=5)  # documented; the 2-hour limit is reached 6 minutes into the 3rd slot
-    w.capture(week + timedelta(days=3, hours=12, minutes=5), kind="tracked")  # Thu, Work View off, over the limit
+    w.capture(
+        week + timedelta(days=3, hours=12, minutes=5), kind="tracked"
+    )  # Thu, Work View off, over the limit
     # no funding: the client's prepaid balance is empty, so the charge fails
     view = await (await start(env, w, limit=2)).result()
     assert view.status == "settled"
@@ -237,20 +277,28 @@ async def test_late_invalid_and_foreign_actions_are_rejected_before_anything_is_
     kind, _ = await rejected(handle.execute_update(TimesheetWorkflow.approve, Approve(actor=other)))
     assert kind == "Forbidden"
     kind, message = await rejected(
-        handle.execute_update(TimesheetWorkflow.dispute_entries, Dispute(actor=client(w), entry_ids=["slot-19990101T0000Z"], reason="x"))
+        handle.execute_update(
+            TimesheetWorkflow.dispute_entries,
+            Dispute(actor=client(w), entry_ids=["slot-19990101T0000Z"], reason="x"),
+        )
     )
     assert kind == "InvalidInput" and "not in this week's timesheet" in message
     # support extends the review deadline by a day, with a reason
     view = await handle.query(TimesheetWorkflow.view)
     later = view.review_deadline + timedelta(days=1)
     await handle.execute_update(
-        TimesheetWorkflow.extend_deadline, ExtendDeadline(actor=support(), deadline="review", until=later, reason="client travelling")
+        TimesheetWorkflow.extend_deadline,
+        ExtendDeadline(actor=support(), deadline="review", until=later, reason="client travelling"),
     )
     await env.sleep(view.review_deadline - await env.get_current_time() + timedelta(hours=1))
-    assert (await handle.query(TimesheetWorkflow.view)).status == "submitted"  # the old deadline passed: still open
+    assert (
+        await handle.query(TimesheetWorkflow.view)
+    ).status == "submitted"  # the old deadline passed: still open
     await env.sleep(timedelta(days=1))
     kind, message = await rejected(
-        handle.execute_update(TimesheetWorkflow.dispute_entries, Dispute(actor=client(w), entry_ids=[], reason="late"))
+        handle.execute_update(
+            TimesheetWorkflow.dispute_entries, Dispute(actor=client(w), entry_ids=[], reason="late")
+        )
     )
     assert kind == "Conflict"
     view = await handle.result()
