@@ -4,13 +4,16 @@ real PostgreSQL database (fresh, migrated)."""
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
+from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -167,3 +170,15 @@ def ledger_invariants(database_url: str) -> None:
         assert ledger.duplicate_keys(session=session) == []
         keys = session.exec(select(LedgerTransfer.idempotency_key)).all()
         assert len(keys) == len(set(keys))
+
+
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+
+
+async def keep_history(handle: WorkflowHandle, name: str) -> None:
+    """With WORKPROOF_RECORD_HISTORIES=1, save this run's history under tests/histories/ for the replay
+    test. Record once per new workflow shape, then commit the file: it must replay forever after."""
+    if os.environ.get("WORKPROOF_RECORD_HISTORIES") == "1":
+        history = await handle.fetch_history()
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text(history.to_json())

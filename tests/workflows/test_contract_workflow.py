@@ -26,7 +26,7 @@ from domain.messages import (
 from store.contracts import intervals
 from store.db import session_scope
 from store.models import Contract
-from tests.workflows.conftest import TASK_QUEUE, Week, ledger_invariants, make_week
+from tests.workflows.conftest import TASK_QUEUE, Week, keep_history, ledger_invariants, make_week
 from workflows.contract import ContractWorkflow, contract_workflow_id
 from workflows.timesheet import timesheet_workflow_id
 
@@ -83,6 +83,9 @@ async def test_each_week_gets_its_timesheet_and_the_contract_continues_as_new(
         await env.client.get_workflow_handle(handle.id).describe()
     ).run_id != first_run  # continued as new
     assert state.weeks_started[-2:] == [f"{w.week:%Y-%m-%d}", f"{next_week:%Y-%m-%d}"]
+    await keep_history(
+        env.client.get_workflow_handle(handle.id, run_id=first_run), "contract-first-week-continued-as-new"
+    )
     await terminate_all(env, w)
 
 
@@ -143,6 +146,7 @@ async def test_a_contract_ended_mid_week_settles_its_last_week_and_then_ends(
         ContractWorkflow.end_contract, EndContract(actor=Actor(user_id=w.client_id, role="client"))
     )
     result = await handle.result()  # time skips through cutoff, review, charge and release of the last week
+    await keep_history(handle, "contract-ended-mid-week")
     assert result.startswith("ended at")
     last = await env.client.get_workflow_handle(
         timesheet_workflow_id(w.contract_id, w.week), result_type=TimesheetView

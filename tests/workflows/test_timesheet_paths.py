@@ -27,7 +27,7 @@ from domain.messages import (
 )
 from store.db import session_scope
 from store.models import Notification, TimesheetSnapshot
-from tests.workflows.conftest import TASK_QUEUE, Week, ledger_invariants, make_week
+from tests.workflows.conftest import TASK_QUEUE, Week, keep_history, ledger_invariants, make_week
 from workflows.timesheet import TimesheetWorkflow, timesheet_workflow_id
 
 POLICY = DeadlinePolicy()
@@ -89,7 +89,9 @@ async def test_silence_until_the_deadline_is_approval(
     w = make_week(database_url, await current_week(env))
     w.slots(day=0, hour=9, count=5)  # one documented hour at 60.00/h
     w.fund(100_00)
-    view = await (await start(env, w)).result()
+    handle = await start(env, w)
+    view = await handle.result()
+    await keep_history(handle, "timesheet-auto-approved")
     assert view.status == "settled"
     assert view.amount_cents == 6000 and view.charged_cents == 6000 and view.released_cents == 6000
     assert kinds(w) == {"charge": 6000, "release": 6000}
@@ -126,6 +128,7 @@ async def test_early_approval_charges_once_and_a_retried_request_returns_the_fir
     )
     assert kind == "Conflict" and "already approved" in message
     view = await handle.result()
+    await keep_history(handle, "timesheet-approved-early")
     assert view.status == "settled" and view.charged_cents == 3600
     assert kinds(w) == {"charge": 3600, "release": 3600}
     ledger_invariants(database_url)
@@ -148,6 +151,7 @@ async def test_a_dispute_the_provider_accepts_refunds_the_disputed_entries(
     assert result.status == "disputed"
     await handle.execute_update(TimesheetWorkflow.respond, Respond(actor=provider(w), accept=True))
     view = await handle.result()
+    await keep_history(handle, "timesheet-dispute-accepted")
     assert view.owed_cents == 3600 and view.charged_cents == 3600  # 3 of 5 slots at 60.00/h
     assert view.dispute is not None and view.dispute.response == "accept"
     ledger_invariants(database_url)
@@ -188,6 +192,7 @@ async def test_a_contested_dispute_goes_to_support_who_resolve_each_entry(
             TimesheetWorkflow.resolve, Resolve(actor=support(), resolutions={entry: side})
         )  # type: ignore[dict-item]
     view = await handle.result()
+    await keep_history(handle, f"timesheet-dispute-resolved-for-{side}")
     assert view.charged_cents == charged and view.status == "settled"
     ledger_invariants(database_url)
 
@@ -215,6 +220,7 @@ async def test_a_dispute_the_provider_ignores_goes_to_support(
         TimesheetWorkflow.resolve, Resolve(actor=support(), resolutions=dict.fromkeys(disputed, "provider"))
     )  # type: ignore[arg-type]
     assert (await handle.result()).charged_cents == 2400
+    await keep_history(handle, "timesheet-dispute-unanswered")
     ledger_invariants(database_url)
 
 
@@ -238,7 +244,9 @@ async def test_a_failed_charge_is_paid_by_the_guarantee_for_documented_slots_onl
         week + timedelta(days=3, hours=12, minutes=5), kind="tracked"
     )  # Thu, Work View off, over the limit
     # no funding: the client's prepaid balance is empty, so the charge fails
-    view = await (await start(env, w, limit=2)).result()
+    handle = await start(env, w, limit=2)
+    view = await handle.result()
+    await keep_history(handle, "timesheet-guarantee-payout")
     assert view.status == "settled"
     # billable: 30 + 48 + 12 + (12 + 12 + 6) = 120 min = 120.00; guaranteed: 48 + 30 = 78 min = 78.00
     assert view.amount_cents == 12000 and view.guaranteed_cents == 7800
@@ -253,7 +261,9 @@ async def test_a_week_with_no_time_is_still_a_snapshot_with_no_charge_and_no_pay
     env: WorkflowEnvironment, worker: Worker, database_url: str
 ) -> None:
     w = make_week(database_url, await current_week(env))
-    view = await (await start(env, w)).result()
+    handle = await start(env, w)
+    view = await handle.result()
+    await keep_history(handle, "timesheet-no-time")
     assert view.status == "settled" and view.amount_cents == 0 and view.content_hash
     assert w.transfers() == []
     with session_scope(database_url) as session:
@@ -302,6 +312,7 @@ async def test_late_invalid_and_foreign_actions_are_rejected_before_anything_is_
     )
     assert kind == "Conflict"
     view = await handle.result()
+    await keep_history(handle, "timesheet-deadline-extended")
     assert view.status == "settled" and view.charged_cents == 2400
     ledger_invariants(database_url)
 
