@@ -109,6 +109,9 @@ class TimesheetInput(BaseModel):
     weekly_limit_hours: int
     policy: DeadlinePolicy = Field(default_factory=DeadlinePolicy)
     contract_workflow_id: str = ""
+    # How long one activity attempt may run before Temporal retries it elsewhere (after a worker crash
+    # the retry waits this long).
+    activity_timeout_s: int = 60
 
 
 class FreezeInput(BaseModel):

@@ -47,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.settlement import check_disputable, check_resolutions, settle, spread_offset
     from workflows.attributes import DISPUTE_OPEN, TIMESHEET_STATUS
 
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
 )
@@ -69,6 +68,7 @@ class TimesheetWorkflow:
     @workflow.init
     def __init__(self, request: TimesheetInput) -> None:
         self.input = request
+        self.activity_timeout = timedelta(seconds=request.activity_timeout_s)
         policy = request.policy
         week = request.week_start
         self.status: TimesheetStatus = "open"
@@ -98,7 +98,7 @@ class TimesheetWorkflow:
                 weekly_limit_hours=request.weekly_limit_hours,
             ),
             result_type=SnapshotResult,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=self.activity_timeout,
             retry_policy=RETRY,
         )
         timesheet = self.snapshot.timesheet
@@ -136,7 +136,7 @@ class TimesheetWorkflow:
                 currency=timesheet.currency,
             ),
             result_type=ChargeResult,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=self.activity_timeout,
             retry_policy=RETRY,
         )
         if charge.ok:
@@ -159,7 +159,7 @@ class TimesheetWorkflow:
                         currency=timesheet.currency,
                     ),
                     result_type=TransferResult,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    start_to_close_timeout=self.activity_timeout,
                     retry_policy=RETRY,
                 )
                 self.guarantee_paid_cents = payout.amount_cents
@@ -184,7 +184,7 @@ class TimesheetWorkflow:
                 currency=timesheet.currency,
             ),
             result_type=TransferResult,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=self.activity_timeout,
             retry_policy=RETRY,
         )
         self.released_cents = released.amount_cents
@@ -452,7 +452,7 @@ class TimesheetWorkflow:
                 status=status,
                 dispute=self.dispute,
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=self.activity_timeout,
             retry_policy=RETRY,
         )
 
@@ -468,7 +468,7 @@ class TimesheetWorkflow:
                 dedupe_key=f"{kind}:{self.input.contract_id}:{week}",
                 payload={"week": week, "status": self.status, **payload},
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            start_to_close_timeout=self.activity_timeout,
             retry_policy=RETRY,
         )
 
