@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -73,6 +74,12 @@ def get_current_user(request: Request, session: SessionDep) -> User:
         if not cookie:
             raise Unauthorized("sign in: send `Authorization: Bearer <token>`")
         user, row = authenticate(session=session, secret=cookie, kind="session")
+        # A cookie rides along on cross-site requests: a change made with one must also carry the
+        # session's CSRF token, which only our own pages know.
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not hmac.compare_digest(
+            request.headers.get("x-csrf-token", ""), row.csrf_secret
+        ):
+            raise Forbidden("missing or wrong CSRF token: send the X-CSRF-Token header of your session")
         request.state.session_token = row
     request.state.user = user
     return user

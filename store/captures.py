@@ -116,7 +116,9 @@ def ingest_capture(
     if len(images) > limits.max_monitors:
         raise InvalidInput(f"{len(images)} images; the limit is {limits.max_monitors} monitors")
     checked = [
-        check_image(data, index=i, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels)
+        check_image(
+            data, index=i, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels, make_thumbnail=i == 0
+        )
         for i, data in enumerate(images)
     ]
     digests = [hashlib.sha256(image.data).hexdigest() for image in checked]

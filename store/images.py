@@ -22,9 +22,12 @@ class CheckedImage:
     content_type: str
     width: int
     height: int
+    thumbnail: bytes | None = None
 
 
-def check_image(data: bytes, *, index: int, max_bytes: int, max_pixels: int) -> CheckedImage:
+def check_image(
+    data: bytes, *, index: int, max_bytes: int, max_pixels: int, make_thumbnail: bool = False
+) -> CheckedImage:
     """The image if it is a whole WebP, PNG or JPEG within the limits; else a 413/422 saying why."""
     what = f"image {index + 1}"
     if len(data) == 0:
@@ -43,6 +46,8 @@ def check_image(data: bytes, *, index: int, max_bytes: int, max_pixels: int) -> 
                 if width <= 0 or height <= 0 or width * height > max_pixels:
                     raise TooLarge(f"{what} is {width}x{height} pixels; the limit is {max_pixels} pixels")
                 probe.load()  # a truncated or corrupt file fails here
+                # The frame is decoded once: the thumbnail comes from the same pixels.
+                thumb = _thumbnail_of(probe) if make_thumbnail else None
     except (InvalidInput, TooLarge):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -50,15 +55,25 @@ def check_image(data: bytes, *, index: int, max_bytes: int, max_pixels: int) -> 
     except Exception:
         raise InvalidInput(f"{what} is truncated or corrupt: send a whole WebP, PNG or JPEG file") from None
     extension, content_type = FORMATS[fmt]
-    return CheckedImage(data, fmt, extension, content_type, width, height)
+    return CheckedImage(data, fmt, extension, content_type, width, height, thumb)
+
+
+def _thumbnail_of(frame: Image.Image, width: int = THUMB_WIDTH) -> bytes:
+    factor = max(1, frame.width // width)
+    small = frame.reduce(factor) if factor > 1 else frame  # box average in C: cheap on a full frame
+    if small.mode not in ("RGB", "RGBA"):
+        small = small.convert("RGB")
+    height = max(1, round(small.height * width / small.width))
+    small = small.resize((width, height), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    small.save(out, "WEBP", quality=55, method=0)
+    return out.getvalue()
 
 
 def thumbnail(image: CheckedImage, width: int = THUMB_WIDTH) -> bytes:
+    """The image's thumbnail: the one made while checking it, or made now."""
+    if image.thumbnail is not None and width == THUMB_WIDTH:
+        return image.thumbnail
     with Image.open(io.BytesIO(image.data)) as source:
-        source.draft("RGB", (width, width))  # JPEG: decode at a reduced scale
-        frame = source.convert("RGB")
-        height = max(1, round(frame.height * width / frame.width))
-        frame = frame.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        out = io.BytesIO()
-        frame.save(out, "WEBP", quality=55, method=2)
-        return out.getvalue()
+        source.load()
+        return _thumbnail_of(source, width)
