@@ -11,7 +11,7 @@ $(BIN)/activate:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/python -m pip install --quiet -e '.[test,agent]'
+	$(BIN)/python -m pip install --quiet -e '.[server,test]'
 	@touch $@
 
 install: $(VENV)/.installed

@@ -15,9 +15,12 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from domain.errors import DomainError
-from store.settings import Settings
+
+if TYPE_CHECKING:
+    from store.settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +68,10 @@ def fail(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        from store.settings import Settings
+    except ImportError as error:
+        return fail(f"the server is not installed ({error.name} is missing): pip install 'workproof[server]'")
     try:
         settings = Settings()
     except Exception as error:
