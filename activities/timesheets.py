@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from sqlmodel import Session, select
 from temporalio import activity
 
 from activities.db import DatabaseActivities
@@ -15,6 +16,13 @@ from store.captures import live_timesheet
 from store.models import Contract, Dispute, TimesheetSnapshot, utcnow
 
 
+def _snapshot(session: Session, contract_id: uuid.UUID, week: datetime) -> TimesheetSnapshot | None:
+    query = select(TimesheetSnapshot).where(
+        TimesheetSnapshot.contract_id == contract_id, TimesheetSnapshot.week_start == week
+    )
+    return session.exec(query).first()
+
+
 class TimesheetActivities(DatabaseActivities):
     @activity.defn(name="freeze_timesheet")
     def freeze_timesheet(self, request: FreezeInput) -> SnapshotResult:
@@ -22,12 +30,7 @@ class TimesheetActivities(DatabaseActivities):
         snapshot and returns it unchanged: the snapshot is immutable."""
         contract_id = uuid.UUID(request.contract_id)
         with self.session() as session:
-            existing = session.exec(
-                select(TimesheetSnapshot).where(
-                    TimesheetSnapshot.contract_id == contract_id,
-                    TimesheetSnapshot.week_start == request.week_start,
-                )
-            ).first()
+            existing = _snapshot(session, contract_id, request.week_start)
             if existing is not None:
                 return SnapshotResult(
                     timesheet=Timesheet.model_validate(existing.body), content_hash=existing.content_hash
@@ -59,12 +62,8 @@ class TimesheetActivities(DatabaseActivities):
                 )
                 .on_conflict_do_nothing(constraint="uq_snapshot_contract_week")
             )
-            stored = session.exec(
-                select(TimesheetSnapshot).where(
-                    TimesheetSnapshot.contract_id == contract_id,
-                    TimesheetSnapshot.week_start == timesheet.week_start,
-                )
-            ).one()
+            stored = _snapshot(session, contract_id, timesheet.week_start)
+            assert stored is not None
             return SnapshotResult(
                 timesheet=Timesheet.model_validate(stored.body), content_hash=stored.content_hash
             )
@@ -74,12 +73,7 @@ class TimesheetActivities(DatabaseActivities):
         """Mirror the workflow's status (and dispute) into PostgreSQL for pages and lists."""
         contract_id = uuid.UUID(record.contract_id)
         with self.session() as session:
-            snapshot = session.exec(
-                select(TimesheetSnapshot).where(
-                    TimesheetSnapshot.contract_id == contract_id,
-                    TimesheetSnapshot.week_start == record.week_start,
-                )
-            ).first()
+            snapshot = _snapshot(session, contract_id, record.week_start)
             if snapshot is not None:
                 snapshot.status = record.status
                 snapshot.updated_at = utcnow()

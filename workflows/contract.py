@@ -80,6 +80,11 @@ class ContractWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self.state)
 
+    async def _activity(self, name: str, arg: object) -> None:
+        await workflow.execute_activity(
+            name, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY
+        )
+
     def _woken_since(self, seen: int) -> Callable[[], bool]:
         return lambda: self.wake != seen
 
@@ -122,23 +127,19 @@ class ContractWorkflow:
             return
         self.state.terms.weekly_limit_hours = self.state.next_weekly_limit_hours
         self.state.next_weekly_limit_hours = None
-        await workflow.execute_activity(
+        await self._activity(
             "record_contract",
             ContractRecord(
                 contract_id=self.state.terms.contract_id,
                 weekly_limit_hours=self.state.terms.weekly_limit_hours,
                 next_weekly_limit_hours=None,
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
         )
 
     async def _record_work_view(self) -> None:
-        await workflow.execute_activity(
+        await self._activity(
             "record_work_view",
             WorkViewRecord(contract_id=self.state.terms.contract_id, intervals=self.state.work_view),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
         )
 
     # --- messages ------------------------------------------------------------------------------------------
@@ -177,9 +178,7 @@ class ContractWorkflow:
             weekly_limit_hours=self.state.terms.weekly_limit_hours,
             next_weekly_limit_hours=change.weekly_limit_hours,
         )
-        await workflow.execute_activity(
-            "record_contract", record, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY
-        )
+        await self._activity("record_contract", record)
         return record
 
     @change_weekly_limit.validator
@@ -203,12 +202,10 @@ class ContractWorkflow:
                     interval.end = now
         self.wake += 1
         record = ContractRecord(contract_id=self.state.terms.contract_id, ended_at=now)
-        await workflow.execute_activity(
-            "record_contract", record, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY
-        )
+        await self._activity("record_contract", record)
         await self._record_work_view()
         terms = self.state.terms
-        await workflow.execute_activity(
+        await self._activity(
             "notify",
             Notify(
                 kind="contract_ended",
@@ -217,8 +214,6 @@ class ContractWorkflow:
                 dedupe_key=f"contract_ended:{terms.contract_id}",
                 payload={"by": request.actor.user_id},
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
         )
         return record
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -90,7 +91,7 @@ class TimesheetWorkflow:
     async def run(self, request: TimesheetInput) -> TimesheetView:
         spread = timedelta(seconds=spread_offset(request.contract_id, request.policy.spread_s))
         await self._sleep_until(self.edit_cutoff + spread)
-        self.snapshot = await workflow.execute_activity(
+        self.snapshot = await self._activity(
             "freeze_timesheet",
             FreezeInput(
                 contract_id=request.contract_id,
@@ -98,8 +99,6 @@ class TimesheetWorkflow:
                 weekly_limit_hours=request.weekly_limit_hours,
             ),
             result_type=SnapshotResult,
-            start_to_close_timeout=self.activity_timeout,
-            retry_policy=RETRY,
         )
         timesheet = self.snapshot.timesheet
         if timesheet.amount_cents == 0:
@@ -124,7 +123,7 @@ class TimesheetWorkflow:
             return await self._finish()
 
         await workflow.sleep(spread)  # the herd of Saturday 00:00 charges, spread; no user deadline moves
-        charge = await workflow.execute_activity(
+        charge = await self._activity(
             "charge_client",
             ChargeInput(
                 key=f"charge:{request.contract_id}:{request.week_start:%Y-%m-%d}",
@@ -136,8 +135,6 @@ class TimesheetWorkflow:
                 currency=timesheet.currency,
             ),
             result_type=ChargeResult,
-            start_to_close_timeout=self.activity_timeout,
-            retry_policy=RETRY,
         )
         if charge.ok:
             self.charged_cents = settlement.owed_cents
@@ -148,7 +145,7 @@ class TimesheetWorkflow:
                 "charge_failed", [request.client_id, request.provider_id], reason=charge.reason
             )
             if settlement.guaranteed_cents > 0:
-                payout = await workflow.execute_activity(
+                payout = await self._activity(
                     "guarantee_payout",
                     PayoutInput(
                         contract_id=request.contract_id,
@@ -159,8 +156,6 @@ class TimesheetWorkflow:
                         currency=timesheet.currency,
                     ),
                     result_type=TransferResult,
-                    start_to_close_timeout=self.activity_timeout,
-                    retry_policy=RETRY,
                 )
                 self.guarantee_paid_cents = payout.amount_cents
                 await self._set_status(
@@ -173,7 +168,7 @@ class TimesheetWorkflow:
                 return await self._finish()
 
         await workflow.sleep(timedelta(seconds=request.policy.security_period_s))
-        released = await workflow.execute_activity(
+        released = await self._activity(
             "release_funds",
             ReleaseInput(
                 key=f"release:{request.contract_id}:{request.week_start:%Y-%m-%d}",
@@ -184,8 +179,6 @@ class TimesheetWorkflow:
                 currency=timesheet.currency,
             ),
             result_type=TransferResult,
-            start_to_close_timeout=self.activity_timeout,
-            retry_policy=RETRY,
         )
         self.released_cents = released.amount_cents
         await self._notify("funds_released", [request.provider_id])
@@ -429,6 +422,15 @@ class TimesheetWorkflow:
             self.dispute is not None and (self.dispute.response is not None or self.deadline_changed != seen)
         )
 
+    async def _activity(self, name: str, arg: object, result_type: type | None = None) -> Any:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=self.activity_timeout,
+            retry_policy=RETRY,
+        )
+
     async def _sleep_until(self, moment: datetime) -> None:
         delay = moment - workflow.now()
         if delay > timedelta(0):
@@ -444,7 +446,7 @@ class TimesheetWorkflow:
                 DISPUTE_OPEN.value_set(status in ("disputed", "in_support")),
             ]
         )
-        await workflow.execute_activity(
+        await self._activity(
             "record_timesheet_status",
             StatusRecord(
                 contract_id=self.input.contract_id,
@@ -452,13 +454,11 @@ class TimesheetWorkflow:
                 status=status,
                 dispute=self.dispute,
             ),
-            start_to_close_timeout=self.activity_timeout,
-            retry_policy=RETRY,
         )
 
     async def _notify(self, kind: str, recipients: list[str], **payload: str | int | bool | None) -> None:
         week = f"{self.input.week_start:%Y-%m-%d}"
-        await workflow.execute_activity(
+        await self._activity(
             "notify",
             Notify(
                 kind=kind,
@@ -468,8 +468,6 @@ class TimesheetWorkflow:
                 dedupe_key=f"{kind}:{self.input.contract_id}:{week}",
                 payload={"week": week, "status": self.status, **payload},
             ),
-            start_to_close_timeout=self.activity_timeout,
-            retry_policy=RETRY,
         )
 
     async def _finish(self) -> TimesheetView:
