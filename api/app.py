@@ -60,8 +60,9 @@ class BodyLimit:
                 await _too_large(send, self.limit)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(BaseException):
+    """A BaseException so that no ``except Exception`` between here and the body's reader (FastAPI
+    turns form-reading errors into a 400) swallows the limit: BodyLimit answers 413 itself."""
 
 
 async def _too_large(send: Send, limit: int) -> None:

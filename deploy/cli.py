@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 from domain.errors import DomainError
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from store.settings import Settings
 
 
@@ -65,17 +67,33 @@ def fail(message: str) -> int:
     return 2
 
 
+def settings_problem(error: ValidationError) -> str:
+    """The first invalid setting in one line, named as the environment variable a user sets (pydantic's
+    own text spans several lines). Values of settings that may hold a secret are not repeated."""
+    item = error.errors()[0]
+    name = str(item["loc"][0]) if item["loc"] else "settings"
+    variable = name if name.isupper() else f"WORKPROOF_{name.upper()}"
+    secret = any(word in variable for word in ("URL", "SECRET", "KEY"))
+    value = "" if secret or "input" not in item else f" (got {str(item['input'])[:80]!r})"
+    more = error.error_count() - 1
+    return f"{variable}: {item['msg']}{value}" + (f"; and {more} more" if more else "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        from pydantic import ValidationError
+
         from store.settings import Settings
     except ImportError as error:
         return fail(f"the server is not installed ({error.name} is missing): pip install 'workproof[server]'")
     try:
         settings = Settings()
+    except ValidationError as error:
+        return fail(f"invalid settings: {settings_problem(error)}")
     except Exception as error:
-        return fail(f"invalid settings: {error}")
+        return fail(f"invalid settings: {' '.join(str(error).split())}")
     if args.command == "up" and args.data_dir:
         from pathlib import Path
 

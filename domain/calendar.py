@@ -15,6 +15,8 @@ SLOT = timedelta(minutes=12)
 SLOTS_PER_HOUR = 5
 WEEK = timedelta(days=7)
 _EPOCH = datetime(1970, 1, 5, tzinfo=UTC)  # a Monday 00:00 UTC: weeks and slots align to it
+FIRST_WEEK = date(1970, 1, 5)
+LAST_WEEK = date(9998, 12, 28)  # its deadlines (two weeks on) still fit in a datetime
 
 
 class NaiveDatetimeError(InvalidInput):
@@ -102,6 +104,8 @@ def parse_week(value: str | date | datetime) -> datetime:
             raise InvalidInput(
                 f"week {value!r} is not a date: use the Monday as YYYY-MM-DD (e.g. 2026-11-23) or 2026-W48"
             ) from None
+    if not (FIRST_WEEK <= day <= LAST_WEEK):
+        raise InvalidInput(f"week {day.isoformat()} is out of range: weeks from {FIRST_WEEK} to {LAST_WEEK}")
     if day.weekday() != 0:
         monday = day - timedelta(days=day.weekday())
         raise InvalidInput(f"week {day.isoformat()} is not a Monday: weeks start on Monday, e.g. {monday}")

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
-from domain.calendar import Policy, as_utc, edit_cutoff, slot_start, week_label, week_start
+from domain.calendar import Policy, as_utc, edit_cutoff, slot_start, week_end, week_label, week_start
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.timesheet import (
     CaptureFact,
@@ -70,20 +70,33 @@ def clean_memo(memo: str, max_chars: int) -> str:
     return memo.strip()
 
 
-def _check_window(*, contract: Contract, at: datetime, now: datetime, limits: IngestLimits) -> None:
+def _utc(at: datetime, what: str) -> datetime:
+    """``as_utc``, refusing a time whose UTC form lies outside the calendar (the year 1 east of UTC, the
+    year 9999 west of it) as bad input instead of failing with an overflow (a 500)."""
+    try:
+        return as_utc(at, what=what)
+    except OverflowError:
+        raise InvalidInput(
+            f"{what} {at.isoformat()} is out of range: send a time near now, with its UTC offset"
+        ) from None
+
+
+def _check_window(
+    *, contract: Contract, at: datetime, now: datetime, limits: IngestLimits, what: str = "captured_at"
+) -> None:
     if contract.status not in ("active", "ended") or contract.accepted_at is None:
         raise Conflict(
             f"the contract is {contract.status}: captures are accepted once the provider accepts it"
         )
     if at > now + limits.max_clock_skew:
         raise InvalidInput(
-            f"captured_at {at.isoformat()} is in the future: check this computer's clock (allowed skew "
+            f"{what} {at.isoformat()} is in the future: check this computer's clock (allowed skew "
             f"{int(limits.max_clock_skew.total_seconds())} s)"
         )
     if at < slot_start(contract.accepted_at):
-        raise InvalidInput(f"captured_at {at.isoformat()} is before the contract started")
+        raise InvalidInput(f"{what} {at.isoformat()} is before the contract started")
     if contract.ended_at is not None and at >= contract.ended_at:
-        raise InvalidInput(f"captured_at {at.isoformat()} is after the contract ended")
+        raise InvalidInput(f"{what} {at.isoformat()} is after the contract ended")
     cutoff = edit_cutoff(at, limits.policy)
     if now >= cutoff:
         raise Conflict(
@@ -107,7 +120,7 @@ def ingest_capture(
     contract = visible_contract(session=session, user=user, contract_id=contract_id)
     if contract.provider_id != user.id:
         raise Forbidden("only the contract's provider uploads captures")
-    at = as_utc(meta.captured_at, what="captured_at")
+    at = _utc(meta.captured_at, "captured_at")
     memo = clean_memo(meta.memo, limits.max_memo_chars)
     if meta.kind == "tracked" and images:
         raise InvalidInput("a tracked slot carries no image: send kind=screenshot with images, or no images")
@@ -117,7 +130,11 @@ def ingest_capture(
         raise InvalidInput(f"{len(images)} images; the limit is {limits.max_monitors} monitors")
     checked = [
         check_image(
-            data, index=i, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels, make_thumbnail=i == 0
+            data,
+            index=i,
+            max_bytes=limits.max_image_bytes,
+            max_pixels=limits.max_image_pixels,
+            make_thumbnail=i == 0,
         )
         for i, data in enumerate(images)
     ]
@@ -177,6 +194,20 @@ def ingest_capture(
         if winner is None:
             raise
         return _same_capture(winner, contract, meta, digests), False
+    except DBAPIError:
+        # The connection may have broken during COMMIT after PostgreSQL made the row durable: removing
+        # the objects then would leave a row without its images. Ask a fresh connection first.
+        session.rollback()
+        try:
+            with Session(session.get_bind(), expire_on_commit=False) as fresh:
+                landed = fresh.get(Capture, meta.capture_id)
+        except DBAPIError:  # cannot tell: keep the objects; the retention sweep removes any without a row
+            log.warning("database unreachable after a failed write; objects of %s kept", meta.capture_id)
+            raise
+        if landed is not None and set(keys) & {*landed.image_keys, landed.thumbnail_key}:
+            return landed, True
+        _remove(store, keys)
+        raise
     except BaseException:
         session.rollback()
         _remove(store, keys)
@@ -269,7 +300,7 @@ def add_manual(
         raise Forbidden("only the contract's provider adds manual time")
     memo = clean_memo(memo, max_memo_chars)
     terms = terms_of(session=session, contract=contract)
-    start_utc, end_utc = as_utc(start, what="start"), as_utc(end, what="end")
+    start_utc, end_utc = _utc(start, "start"), _utc(end, "end")
     week = week_start(start_utc)
     documented = [
         c.slot_start
@@ -277,7 +308,7 @@ def add_manual(
         if c.kind == "screenshot" and terms.work_view_on(c.captured_at)
     ]
     start_utc, end_utc = check_manual_entry(terms, start_utc, end_utc, documented)
-    _check_window(contract=contract, at=start_utc, now=now, limits=_window_only(policy))
+    _check_window(contract=contract, at=start_utc, now=now, limits=_window_only(policy), what="start")
     if end_utc > now + timedelta(minutes=5):
         raise InvalidInput("manual time cannot end in the future")
     if week_locked(session=session, contract_id=contract.id, at=start_utc, policy=policy, now=now):
@@ -306,7 +337,10 @@ def delete_manual(
     entry = session.get(ManualEntry, entry_id)
     if entry is None:
         raise NotFound(f"no manual entry {entry_id}")
-    contract = visible_contract(session=session, user=user, contract_id=entry.contract_id)
+    try:
+        contract = visible_contract(session=session, user=user, contract_id=entry.contract_id)
+    except NotFound:  # as for a capture: a stranger learns nothing, not even the contract's id
+        raise NotFound(f"no manual entry {entry_id}") from None
     if contract.provider_id != user.id:
         raise Forbidden("only the contract's provider deletes manual time")
     if entry.deleted_at is None:
@@ -331,6 +365,10 @@ def live_timesheet(
     *, session: Session, contract: Contract, week: datetime, weekly_limit_hours: int | None = None
 ) -> Timesheet:
     """The week as it stands now, computed by the one implementation in ``domain``."""
+    try:
+        week_end(week)
+    except OverflowError:  # the last week of the year 9999 ends outside the calendar
+        raise InvalidInput(f"the week of {week:%Y-%m-%d} is out of range: ask for a week near now") from None
     terms = terms_of(session=session, contract=contract)
     if weekly_limit_hours is not None:
         terms = terms.model_copy(update={"weekly_limit_hours": weekly_limit_hours})

@@ -6,7 +6,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from domain.errors import InvalidInput, TooLarge
 
@@ -50,6 +50,8 @@ def check_image(
                 thumb = _thumbnail_of(probe) if make_thumbnail else None
     except (InvalidInput, TooLarge):
         raise
+    except UnidentifiedImageError:
+        raise InvalidInput(f"{what} is not an image; send WebP, PNG or JPEG") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise TooLarge(f"{what} decompresses to too many pixels (a decompression bomb?)") from None
     except Exception:

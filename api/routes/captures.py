@@ -62,7 +62,7 @@ def upload(
     """Idempotent by capture id: the same id and bytes again → 200 with the first record; other bytes → 409."""
     try:
         parsed = repo.CaptureMeta.model_validate(json.loads(meta))
-    except (ValueError, ValidationError) as error:
+    except (ValueError, ValidationError, RecursionError) as error:  # RecursionError: JSON nested too deep
         raise InvalidInput(f"meta is not valid capture JSON: {_first_error(error)}") from None
     data: list[bytes] = []
     for upload_file in images:
