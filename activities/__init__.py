@@ -8,6 +8,7 @@ from typing import Any
 from activities.contracts import ContractActivities
 from activities.ledger import LedgerActivities
 from activities.notifications import NotificationActivities
+from activities.retention import RetentionActivities
 from activities.timesheets import TimesheetActivities
 
 
@@ -16,6 +17,7 @@ def all_activities(database_url: str) -> list[Callable[..., Any]]:
     ledger = LedgerActivities(database_url)
     notifications = NotificationActivities(database_url)
     contracts = ContractActivities(database_url)
+    retention = RetentionActivities(database_url)  # its object store: from the settings, on first use
     return [
         timesheets.freeze_timesheet,
         timesheets.record_timesheet_status,
@@ -25,4 +27,5 @@ def all_activities(database_url: str) -> list[Callable[..., Any]]:
         notifications.notify,
         contracts.record_work_view,
         contracts.record_contract,
+        *retention.activities(),
     ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from pydantic import BaseModel
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from domain.errors import DomainError, Unavailable
 from store.objects import ObjectStoreUnavailable
@@ -15,7 +17,31 @@ from store.objects import ObjectStoreUnavailable
 log = logging.getLogger("workproof.api")
 
 
+class ErrorBody(BaseModel):
+    """Every refusal, whatever its status: the rule's own message, which says what to do."""
+
+    detail: str
+
+
+# Documented on every operation, so the schema says what a refusal looks like (FastAPI would otherwise
+# document its own list-shaped 422, which this API never sends).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body could not be read"},
+    401: {"model": ErrorBody, "description": "No valid credentials: send `Authorization: Bearer <token>`"},
+    403: {"model": ErrorBody, "description": "Known caller, but not allowed to do this"},
+    404: {"model": ErrorBody, "description": "No such object, or not one the caller may see"},
+    409: {"model": ErrorBody, "description": "Not possible in the current state: too late, or already done"},
+    413: {"model": ErrorBody, "description": "A body or image over a documented limit"},
+    422: {"model": ErrorBody, "description": "The request is malformed or breaks a rule"},
+    503: {"model": ErrorBody, "description": "A dependency is down: retry after `Retry-After` seconds"},
+}
+
+
 def install(app: FastAPI) -> None:
+    """The handlers below, and their documentation: call before the routers are included, so every
+    operation documents ``ERROR_RESPONSES`` (a route may still declare its own for a status)."""
+    app.router.responses = {**ERROR_RESPONSES, **app.router.responses}
+
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> JSONResponse:
         headers = {}
@@ -42,6 +68,14 @@ def install(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, error: DataError) -> JSONResponse:
+        # SQLSTATE class 22: a value that passed validation but the database cannot hold (a NUL character
+        # in text, a number beyond its column's range). The caller's input, so a 422, not a 500.
+        reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else "invalid value"
+        log.warning("database refused a value: %s", reason)
+        return JSONResponse({"detail": f"a value in the request cannot be stored: {reason}"}, status_code=422)
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(request: Request, error: DBAPIError) -> JSONResponse:

@@ -11,6 +11,7 @@ from store.db import migrate
 from store.objects import ObjectStore
 from store.settings import Settings
 from workflows.attributes import CLI_TYPES
+from workflows.retention import SCHEDULE_ID as RETENTION_SCHEDULE_ID
 
 T = TypeVar("T")
 
@@ -77,3 +78,19 @@ def prepare(settings: Settings, *, wait_seconds: float = 30) -> None:
             lambda: asyncio.run(register_search_attributes(address, settings.temporal_namespace)),
             wait_seconds,
         )
+        _retry(
+            f"Temporal schedule {RETENTION_SCHEDULE_ID} at {address}",
+            lambda: asyncio.run(ensure_schedules(address, settings)),
+            wait_seconds,
+        )
+
+
+async def ensure_schedules(address: str, settings: Settings) -> None:
+    """The daily image retention sweep; created once, brought to the current settings on every run."""
+    from workflows.client import connect
+    from workflows.retention import ensure_retention_schedule
+
+    client = await connect(address, settings.temporal_namespace)
+    await ensure_retention_schedule(
+        client, retention_days=settings.retention_days, task_queue=settings.temporal_task_queue
+    )

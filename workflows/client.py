@@ -6,9 +6,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from workflows.contract import ContractWorkflow
+from workflows.retention import RetentionWorkflow
 from workflows.timesheet import TimesheetWorkflow
 
-WORKFLOWS = [ContractWorkflow, TimesheetWorkflow]
+WORKFLOWS = [ContractWorkflow, TimesheetWorkflow, RetentionWorkflow]
 
 
 async def connect(address: str, namespace: str = "default") -> Client:

@@ -89,7 +89,7 @@ def list_all(
     user: CurrentUser,
     status_filter: str | None = Query(None, alias="status", pattern="^(offered|active|ended|declined)$"),
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=100_000),  # as the dispute queue: past this, narrow the query
 ) -> Page[ContractPublic]:
     rows, total = repo.list_contracts(
         session=session, user=user, status=status_filter, limit=limit, offset=offset
@@ -189,9 +189,10 @@ async def _contract_update(
     client = await temporal.client()
     handle = client.get_workflow_handle(contract_workflow_id(str(contract_id)))
     try:
-        return await handle.execute_update(
-            update, arg, id=request_id or str(uuid.uuid4()), result_type=result_type
-        )
+        # As for timesheets: the request id is scoped to the caller and the action, so a reused id never
+        # returns another action's result (of another type) or answers for another user.
+        update_id = f"{update}:{user.id}:{request_id}" if request_id else str(uuid.uuid4())
+        return await handle.execute_update(update, arg, id=update_id, result_type=result_type)
     except Exception as error:
         raise domain_error(error, "contract workflow") from None
 

@@ -30,7 +30,11 @@ async def _check(probe: Callable[[], Awaitable[Any]], limit: float = 4.0) -> dic
     return {"status": "ok", "latency_ms": round((time.perf_counter() - began) * 1000, 1)}
 
 
-@router.get("/health", summary="Status and latency of each dependency")
+@router.get(
+    "/health",
+    summary="Status and latency of each dependency",
+    responses={503: {"description": "A dependency is down: the same report, with status `degraded`"}},
+)
 async def health(request: Request) -> JSONResponse:
     state = request.app.state
     url = state.settings.database_url

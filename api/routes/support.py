@@ -28,6 +28,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.converter import DataConverter
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import SessionDep, SettingsDep, SupportUser, TemporalDep
 from api.schemas import Page
@@ -248,13 +249,16 @@ class SearchFilter:
         return " AND ".join(parts)
 
 
+FOREIGN_PAGE_TOKEN = "page_token is not one this API gave out: start again without it"
+
+
 def _token_in(token: str | None) -> bytes | None:
     if not token:
         return None
     try:
         return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
-        raise InvalidInput("page_token is not one this API gave out: start again without it") from None
+        raise InvalidInput(FOREIGN_PAGE_TOKEN) from None
 
 
 async def search_timesheets(
@@ -262,10 +266,20 @@ async def search_timesheets(
 ) -> TimesheetSearch:
     client = await temporal.client()
     query = search.query()
+    token = _token_in(page_token)  # before the engine is asked: a bad token is the caller's 422
     try:
-        listing = client.list_workflows(query, page_size=limit, next_page_token=_token_in(page_token))
+        listing = client.list_workflows(query, page_size=limit, next_page_token=token)
         await listing.fetch_next_page()
         counted = await client.count_workflows(query)
+    except RPCError as error:
+        # The query is built from validated values only, so a refusal that is not an outage is about the
+        # token: one that decodes but that visibility never handed out.
+        if token is not None and error.status not in (
+            RPCStatusCode.UNAVAILABLE,
+            RPCStatusCode.DEADLINE_EXCEEDED,
+        ):
+            raise InvalidInput(FOREIGN_PAGE_TOKEN) from None
+        raise domain_error(error, "timesheet") from None
     except Exception as error:
         raise domain_error(error, "timesheet") from None
     items = []

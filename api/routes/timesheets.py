@@ -194,7 +194,11 @@ async def send_update(
     client = await temporal.client()
     handle = client.get_workflow_handle(timesheet_workflow_id(str(contract_id), start))
     try:
-        return await handle.execute_update(update, arg, id=request_id, result_type=ActionResult)
+        # The update id is the caller's request id, scoped to the caller and the action: a retry returns
+        # the first result, and nobody's request id can answer for another user's or another action's.
+        return await handle.execute_update(
+            update, arg, id=f"{update}:{user.id}:{request_id}", result_type=ActionResult
+        )
     except Exception as error:
         raise domain_error(error, f"timesheet for the week of {start:%Y-%m-%d}") from None
 

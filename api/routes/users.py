@@ -19,6 +19,7 @@ from api.schemas import (
     UserPublic,
 )
 from domain.errors import NotFound
+from domain.money import check_currency
 from store import ledger
 from store.audit import audit
 from store.models import User
@@ -38,7 +39,7 @@ def list_users(
     admin: AdminUser,
     role: str | None = None,
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=100_000),  # as the dispute queue: past this, narrow the query
 ) -> dict:
     query = select(User)
     if role:
@@ -104,7 +105,8 @@ def fund(client_id: uuid.UUID, body: Funding, session: SessionDep, admin: AdminU
 def my_balance(
     session: SessionDep, client: ClientUser, settings: SettingsDep, currency: str = "USD"
 ) -> BalancePublic:
-    return _balance(session, client.id, currency.upper())
+    # checked before the lookup: it creates the account on first use, so a bad code would be stored
+    return _balance(session, client.id, check_currency(currency))
 
 
 def _balance(session: SessionDep, client_id: uuid.UUID, currency: str) -> BalancePublic:
