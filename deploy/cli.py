@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from deploy.setup import prepare
 
             prepare(settings, wait_seconds=60)
-            print("migrations applied, bucket ready, search attributes registered")
+            print("migrations applied, bucket ready, search attributes and the retention schedule registered")
             return 0
         if args.command == "admin":
             from deploy.admin import run_admin
