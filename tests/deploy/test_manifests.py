@@ -679,7 +679,7 @@ def test_the_image_carries_oci_labels_and_a_version_build_arg() -> None:
     for key in ("title", "version", "revision", "created", "licenses"):
         assert f"org.opencontainers.image.{key}=" in labels, key
     assert "${WORKPROOF_VERSION}" in labels
-    assert pyproject()["project"]["license"]["text"] in labels
+    assert pyproject()["project"]["license"] in labels
 
 
 def test_the_image_contains_every_package_pyproject_installs() -> None:
