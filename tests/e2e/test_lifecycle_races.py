@@ -111,7 +111,10 @@ async def test_approving_at_the_moment_of_the_deadline_has_exactly_one_outcome(s
             )
             return "approved"
         except WorkflowUpdateFailedError as error:
-            assert "review window closed" in str(error.cause) or "auto_approved" in str(error.cause)
+            # Too late: refused as a conflict whose reason names the state (window closed, auto-approved,
+            # or already charged when the update reached the workflow after the charge).
+            assert getattr(error.cause, "type", None) == "Conflict", error.cause
+            assert "cannot approve" in str(error.cause)
             return "rejected"
 
     outcomes = await asyncio.gather(
