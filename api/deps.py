@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from api.temporal import TemporalGateway
 from domain.errors import Forbidden, Unauthorized
-from store.db import get_engine
+from store.db import session_scope
 from store.models import User
 from store.objects import ObjectStore
 from store.settings import Settings
@@ -30,13 +30,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 def get_session(request: Request) -> Iterator[Session]:
     settings: Settings = request.app.state.settings
     assert settings.database_url
-    with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(settings.database_url) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

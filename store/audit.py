@@ -9,6 +9,18 @@ from sqlmodel import Session
 from store.models import AuditLog, User
 
 
+def audit_support_read(*, session: Session, user: User, subject_type: str, subject_id: str) -> None:
+    """Support staff read every contract; each read is recorded. Other roles' reads are not."""
+    if user.role == "support":
+        audit(
+            session=session,
+            actor=user,
+            action="support.read",
+            subject_type=subject_type,
+            subject_id=subject_id,
+        )
+
+
 def audit(
     *,
     session: Session,

@@ -35,6 +35,7 @@ from store.models import Capture, Contract, ManualEntry, TimesheetSnapshot, User
 from store.objects import ObjectStore, ObjectStoreUnavailable
 
 log = logging.getLogger(__name__)
+MANUAL_SKEW = timedelta(minutes=5)  # how far past "now" manual time may reach (clock differences)
 
 
 class CaptureMeta(BaseModel):
@@ -82,22 +83,28 @@ def _utc(at: datetime, what: str) -> datetime:
 
 
 def _check_window(
-    *, contract: Contract, at: datetime, now: datetime, limits: IngestLimits, what: str = "captured_at"
+    *,
+    contract: Contract,
+    at: datetime,
+    now: datetime,
+    skew: timedelta,
+    policy: Policy,
+    what: str = "captured_at",
 ) -> None:
     if contract.status not in ("active", "ended") or contract.accepted_at is None:
         raise Conflict(
             f"the contract is {contract.status}: captures are accepted once the provider accepts it"
         )
-    if at > now + limits.max_clock_skew:
+    if at > now + skew:
         raise InvalidInput(
             f"{what} {at.isoformat()} is in the future: check this computer's clock (allowed skew "
-            f"{int(limits.max_clock_skew.total_seconds())} s)"
+            f"{int(skew.total_seconds())} s)"
         )
     if at < slot_start(contract.accepted_at):
         raise InvalidInput(f"{what} {at.isoformat()} is before the contract started")
     if contract.ended_at is not None and at >= contract.ended_at:
         raise InvalidInput(f"{what} {at.isoformat()} is after the contract ended")
-    cutoff = edit_cutoff(at, limits.policy)
+    cutoff = edit_cutoff(at, policy)
     if now >= cutoff:
         raise Conflict(
             f"the week of {week_label(at)} was submitted at {cutoff.isoformat()}: captures for it are no longer accepted"
@@ -144,7 +151,7 @@ def ingest_capture(
     if existing is not None:
         return _same_capture(existing, contract, meta, digests), False
 
-    _check_window(contract=contract, at=at, now=now, limits=limits)
+    _check_window(contract=contract, at=at, now=now, skew=limits.max_clock_skew, policy=limits.policy)
     if meta.kind == "screenshot" and not terms_of(session=session, contract=contract).work_view_on(at):
         raise Conflict(
             f"Work View was off at {at.isoformat()}: no screenshots are taken then; send the slot as "
@@ -308,8 +315,8 @@ def add_manual(
         if c.kind == "screenshot" and terms.work_view_on(c.captured_at)
     ]
     start_utc, end_utc = check_manual_entry(terms, start_utc, end_utc, documented)
-    _check_window(contract=contract, at=start_utc, now=now, limits=_window_only(policy), what="start")
-    if end_utc > now + timedelta(minutes=5):
+    _check_window(contract=contract, at=start_utc, now=now, skew=MANUAL_SKEW, policy=policy, what="start")
+    if end_utc > now + MANUAL_SKEW:
         raise InvalidInput("manual time cannot end in the future")
     if week_locked(session=session, contract_id=contract.id, at=start_utc, policy=policy, now=now):
         raise Conflict(
@@ -324,10 +331,6 @@ def add_manual(
     session.add(entry)
     session.flush()
     return entry
-
-
-def _window_only(policy: Policy) -> IngestLimits:
-    return IngestLimits(0, 0, 0, 0, timedelta(minutes=5), policy)
 
 
 def delete_manual(

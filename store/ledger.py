@@ -28,15 +28,10 @@ def account(
         .values(id=uuid.uuid4(), kind=kind, owner_id=owner_id, currency=currency, created_at=func.now())
         .on_conflict_do_nothing(constraint="uq_ledger_account")
     )
+    # `owner_id == None` compiles to IS NULL: one query serves the platform's own accounts too.
     query = select(LedgerAccount).where(
         LedgerAccount.kind == kind, LedgerAccount.currency == currency, LedgerAccount.owner_id == owner_id
     )
-    if owner_id is None:
-        query = select(LedgerAccount).where(
-            LedgerAccount.kind == kind,
-            LedgerAccount.currency == currency,
-            LedgerAccount.owner_id.is_(None),  # type: ignore[union-attr]
-        )
     return session.exec(query).one()
 
 

@@ -121,10 +121,6 @@ class ObjectStore:
     def delete(self, key: str) -> None:
         self._call("delete", self.client.remove_object, self.bucket, key)
 
-    def delete_many(self, keys: list[str]) -> None:
-        for key in keys:
-            self.delete(key)
-
     def list(self, prefix: str = "") -> list[str]:
         objects = self._call("list", self.client.list_objects, self.bucket, prefix=prefix, recursive=True)
         try:

@@ -146,16 +146,23 @@ class Settings(BaseSettings):
         """The signing key: the setting, or one generated once and kept (0600) under data_dir."""
         if self.secret_key:
             return self.secret_key
-        import secrets
+        return _kept_secret_key(self.data_dir.resolve())
 
-        path = self.data_dir / "secret_key"
-        if path.exists():
-            return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        path.write_text(key)
-        path.chmod(0o600)
-        return key
+
+@lru_cache
+def _kept_secret_key(data_dir: Path) -> str:
+    """Generated once and kept (0600); read once per process, as image links are signed and checked
+    on every page and image request."""
+    import secrets
+
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
 
 
 @lru_cache

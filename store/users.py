@@ -6,7 +6,7 @@ import hashlib
 import re
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -117,7 +117,3 @@ def revoke_token(*, session: Session, token_id: uuid.UUID, by: User | None = Non
 def list_tokens(*, session: Session, user_id: uuid.UUID) -> list[ApiToken]:
     query = select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.kind == "api")
     return list(session.exec(query.order_by(col(ApiToken.created_at))).all())
-
-
-def token_expired(row: ApiToken, now: datetime | None = None) -> bool:
-    return row.expires_at <= (now or utcnow())

@@ -20,7 +20,7 @@ from api.schemas import CapturePublic, ManualCreate, ManualPublic, Page
 from domain.calendar import parse_week
 from domain.errors import InvalidInput, NotFound, TooLarge
 from store import captures as repo
-from store.audit import audit
+from store.audit import audit_support_read
 from store.contracts import visible_contract
 from store.models import Capture
 from store.objects import ObjectMissing
@@ -97,14 +97,7 @@ def list_week(
 ) -> dict:
     contract = visible_contract(session=session, user=user, contract_id=contract_id)
     rows = repo.list_captures(session=session, contract_id=contract.id, week=parse_week(week))
-    if user.role == "support":
-        audit(
-            session=session,
-            actor=user,
-            action="support.read",
-            subject_type="captures",
-            subject_id=str(contract_id),
-        )
+    audit_support_read(session=session, user=user, subject_type="captures", subject_id=str(contract_id))
     return {"items": rows[offset : offset + limit], "total": len(rows), "limit": limit, "offset": offset}
 
 
@@ -124,14 +117,7 @@ def image_links(capture_id: uuid.UUID, session: SessionDep, settings: SettingsDe
     capture, _ = repo.get_capture(session=session, user=user, capture_id=capture_id)
     if capture.deleted_at is not None or capture.images_purged_at is not None:
         raise NotFound("this capture's images were deleted")
-    if user.role == "support":
-        audit(
-            session=session,
-            actor=user,
-            action="support.read",
-            subject_type="capture",
-            subject_id=str(capture_id),
-        )
+    audit_support_read(session=session, user=user, subject_type="capture", subject_id=str(capture_id))
     secret = settings.resolved_secret_key()
     seconds = settings.presign_seconds
     monitors = [make_link(secret, capture_id, f"m{i}", seconds)[0] for i in range(capture.monitor_count)]

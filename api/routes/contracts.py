@@ -33,7 +33,7 @@ from domain.messages import (
     WorkViewChanged,
 )
 from store import contracts as repo
-from store.audit import audit
+from store.audit import audit, audit_support_read
 from store.db import session_scope
 from store.models import Contract, User, utcnow
 from store.settings import Settings
@@ -100,14 +100,7 @@ def list_all(
 @router.get("/{contract_id}", response_model=ContractPublic)
 def get_one(contract_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> ContractPublic:
     contract = repo.visible_contract(session=session, user=user, contract_id=contract_id)
-    if user.role == "support":
-        audit(
-            session=session,
-            actor=user,
-            action="support.read",
-            subject_type="contract",
-            subject_id=str(contract_id),
-        )
+    audit_support_read(session=session, user=user, subject_type="contract", subject_id=str(contract_id))
     return public(session, contract)
 
 

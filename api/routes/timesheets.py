@@ -28,7 +28,7 @@ from domain.messages import (
     TimesheetView,
 )
 from domain.timesheet import Timesheet
-from store.audit import audit
+from store.audit import audit_support_read
 from store.captures import live_timesheet
 from store.contracts import visible_contract
 from store.db import session_scope
@@ -108,9 +108,9 @@ def load_timesheet(
         body = live_timesheet(session=session, contract=contract, week=start)
         status = "open" if utcnow() < edit_cutoff(start, policy) else "freezing"
         frozen, digest = False, None
-    if user.role == "support":
-        audit(session=session, actor=user, action="support.read", subject_type="timesheet",
-              subject_id=f"{contract_id}:{start:%Y-%m-%d}")  # fmt: skip
+    audit_support_read(
+        session=session, user=user, subject_type="timesheet", subject_id=f"{contract_id}:{start:%Y-%m-%d}"
+    )
     return TimesheetPublic(
         **body.model_dump(), iso_week=iso_week_name(start), status=status, frozen=frozen, snapshot_hash=digest,
         edit_cutoff=edit_cutoff(start, policy), review_deadline=review_deadline(start, policy),

@@ -70,7 +70,7 @@ from domain.calendar import iso_week_name, parse_week, week_label
 from domain.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
 from domain.messages import Approve, Dispute, ExtendDeadline, Resolve, Respond
 from domain.settlement import rule_resolution
-from store.audit import audit
+from store.audit import audit, audit_support_read
 from store.captures import add_manual, delete_capture, delete_manual, get_capture, list_captures
 from store.contracts import list_contracts, visible_contract
 from store.db import session_scope
@@ -490,9 +490,9 @@ async def capture_image(
                 raise NotFound("this image was deleted")
             if part != "thumb" and int(part) >= capture.monitor_count:
                 raise NotFound("no such image")
-            if viewer.user.role == "support":
-                audit(session=session, actor=viewer.user, action="support.read", subject_type="capture",
-                      subject_id=str(capture_id))  # fmt: skip
+            audit_support_read(
+                session=session, user=viewer.user, subject_type="capture", subject_id=str(capture_id)
+            )
             return capture
 
     await run_in_threadpool(check)
