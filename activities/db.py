@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
-from store.db import session_scope
+from store.db import get_engine, session_scope
 
 
 class DatabaseActivities:
@@ -18,3 +19,10 @@ class DatabaseActivities:
     def session(self) -> Iterator[Session]:
         with session_scope(self.database_url) as session:
             yield session
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """One transaction on a bare connection, for activities that write with plain SQL only: it
+        commits on success and rolls back on any error, like ``session``, without the ORM's unit of work."""
+        with get_engine(self.database_url).begin() as connection:
+            yield connection

@@ -19,7 +19,7 @@ class LedgerActivities(DatabaseActivities):
         """The built-in payments adapter: the client's prepaid balance. Insufficient funds is an answer
         (ok=False), not an error: the workflow turns it into a guarantee payout."""
         try:
-            with self.session() as session:
+            with self.connection() as session:
                 row = ledger.charge_client(
                     session=session,
                     key=request.key,
@@ -36,7 +36,7 @@ class LedgerActivities(DatabaseActivities):
 
     @activity.defn(name="guarantee_payout")
     def guarantee_payout(self, request: PayoutInput) -> TransferResult:
-        with self.session() as session:
+        with self.connection() as session:
             row = ledger.guarantee_payout(
                 session=session,
                 contract_id=uuid.UUID(request.contract_id),
@@ -50,7 +50,7 @@ class LedgerActivities(DatabaseActivities):
 
     @activity.defn(name="release_funds")
     def release_funds(self, request: ReleaseInput) -> TransferResult:
-        with self.session() as session:
+        with self.connection() as session:
             row = ledger.release(
                 session=session,
                 key=request.key,

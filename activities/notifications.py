@@ -2,36 +2,41 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from temporalio import activity
 
 from activities.db import DatabaseActivities
 from domain.messages import Notify
-from store.models import Notification, utcnow
+from store.models import utcnow
 
 
 class NotificationActivities(DatabaseActivities):
     @activity.defn(name="notify")
     def notify(self, request: Notify) -> int:
         """Queue one notification per recipient; returns how many were new."""
-        created = 0
-        with self.session() as session:
-            for recipient in request.recipient_ids:
-                result = session.execute(
-                    insert(Notification)
-                    .values(
-                        id=uuid.uuid4(),
-                        dedupe_key=f"{request.dedupe_key}:{recipient}",
-                        kind=request.kind,
-                        recipient_id=uuid.UUID(recipient),
-                        contract_id=uuid.UUID(request.contract_id),
-                        week_start=request.week_start,
-                        payload=dict(request.payload),
-                        created_at=utcnow(),
-                    )
-                    .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                )
-                created += result.rowcount or 0  # type: ignore[attr-defined]
-        return created
+        recipients = list(dict.fromkeys(request.recipient_ids))
+        if not recipients:
+            return 0
+        rows = ", ".join(
+            f"(:id{i}, :key{i}, :kind, :recipient{i}, :contract, :week, CAST(:payload AS json), :now)"
+            for i in range(len(recipients))
+        )
+        params: dict[str, object] = {
+            "kind": request.kind,
+            "contract": uuid.UUID(request.contract_id),
+            "week": request.week_start,
+            "payload": json.dumps(dict(request.payload)),
+            "now": utcnow(),
+        }
+        for i, recipient in enumerate(recipients):
+            params |= {f"id{i}": uuid.uuid4(), f"key{i}": f"{request.dedupe_key}:{recipient}"}
+            params[f"recipient{i}"] = uuid.UUID(recipient)
+        # one statement for all recipients; only placeholders are formatted into it
+        sql = "INSERT INTO notifications (id, dedupe_key, kind, recipient_id, contract_id, week_start, payload, "
+        sql += f"created_at) VALUES {rows} ON CONFLICT (dedupe_key) DO NOTHING"
+        with self.connection() as connection:
+            result = connection.execute(text(sql), params)
+            return result.rowcount or 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities.db import DatabaseActivities
@@ -26,15 +27,11 @@ def _snapshot(session: Session, contract_id: uuid.UUID, week: datetime) -> Times
 class TimesheetActivities(DatabaseActivities):
     @activity.defn(name="freeze_timesheet")
     def freeze_timesheet(self, request: FreezeInput) -> SnapshotResult:
-        """Compute the week through ``domain`` and store it once. A retry after a crash finds the stored
-        snapshot and returns it unchanged: the snapshot is immutable."""
+        """Compute the week through ``domain`` and store it once. A retry after a crash (or a concurrent
+        attempt) finds the stored snapshot and returns it unchanged: the snapshot is immutable. The insert
+        comes first and the stored one is read only on a conflict: one statement fewer on the usual path."""
         contract_id = uuid.UUID(request.contract_id)
         with self.session() as session:
-            existing = _snapshot(session, contract_id, request.week_start)
-            if existing is not None:
-                return SnapshotResult(
-                    timesheet=Timesheet.model_validate(existing.body), content_hash=existing.content_hash
-                )
             contract = session.get(Contract, contract_id)
             if contract is None:
                 raise ValueError(f"contract {contract_id} does not exist")
@@ -45,7 +42,7 @@ class TimesheetActivities(DatabaseActivities):
                 weekly_limit_hours=request.weekly_limit_hours,
             )
             digest = timesheet.content_hash()
-            session.execute(
+            inserted = session.execute(
                 insert(TimesheetSnapshot)
                 .values(
                     id=uuid.uuid4(),
@@ -62,6 +59,9 @@ class TimesheetActivities(DatabaseActivities):
                 )
                 .on_conflict_do_nothing(constraint="uq_snapshot_contract_week")
             )
+            if inserted.rowcount == 1:  # type: ignore[attr-defined]
+                return SnapshotResult(timesheet=timesheet, content_hash=digest)
+            # stored by an earlier attempt: that snapshot is the one
             stored = _snapshot(session, contract_id, timesheet.week_start)
             assert stored is not None
             return SnapshotResult(
@@ -72,6 +72,19 @@ class TimesheetActivities(DatabaseActivities):
     def record_timesheet_status(self, record: StatusRecord) -> None:
         """Mirror the workflow's status (and dispute) into PostgreSQL for pages and lists."""
         contract_id = uuid.UUID(record.contract_id)
+        if record.status == "submitted" and record.dispute is None:
+            return  # freeze_timesheet stored the snapshot as submitted, in its own transaction
+        if record.dispute is None:  # the common case, in one statement
+            with self.connection() as connection:
+                connection.execute(
+                    update(TimesheetSnapshot)
+                    .where(
+                        col(TimesheetSnapshot.contract_id) == contract_id,
+                        col(TimesheetSnapshot.week_start) == record.week_start,
+                    )
+                    .values(status=record.status, updated_at=utcnow())
+                )
+            return
         with self.session() as session:
             snapshot = _snapshot(session, contract_id, record.week_start)
             if snapshot is not None:

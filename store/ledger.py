@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, text
+from sqlalchemy import Connection, func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
@@ -18,40 +18,79 @@ from domain.errors import Conflict, InsufficientFunds
 from domain.money import check_cents, check_currency
 from store.models import LedgerAccount, LedgerTransfer
 
+# The money paths take a Session or a bare Connection: an activity that only moves money skips the ORM
+# (its unit of work cost more CPU than the statements themselves; bench/settlement.py).
+Db = Session | Connection
+
+
+def _connection(db: Db) -> Connection:
+    if isinstance(db, Session):
+        db.flush()  # plain SQL follows: rows the caller added (an owner, say) must be in the database
+        return db.connection()
+    return db
+
+
+_ACCOUNT = text(
+    "SELECT id, kind, owner_id, currency, created_at FROM ledger_accounts "
+    "WHERE kind = :kind AND currency = :currency AND owner_id IS NOT DISTINCT FROM :owner"
+)
+_ACCOUNT_LOCKED = text(
+    "SELECT id, kind, owner_id, currency, created_at FROM ledger_accounts "
+    "WHERE kind = :kind AND currency = :currency AND owner_id IS NOT DISTINCT FROM :owner FOR UPDATE"
+)
+_INSERT_TRANSFER = text(
+    "INSERT INTO ledger_transfers (id, idempotency_key, from_account, to_account, amount_cents, currency, kind, "
+    "contract_id, week_start, memo, created_at) VALUES (:id, :key, :source, :target, :amount, :currency, :kind, "
+    ":contract, :week, :memo, now()) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key, "
+    "from_account, to_account, amount_cents, currency, kind, contract_id, week_start, memo, created_at"
+)
+_FIND_TRANSFER = text(
+    "SELECT id, idempotency_key, from_account, to_account, amount_cents, currency, kind, contract_id, "
+    "week_start, memo, created_at FROM ledger_transfers WHERE idempotency_key = :key"
+)
+
 
 def account(
-    *, session: Session, kind: str, currency: str, owner_id: uuid.UUID | None = None
+    *, session: Db, kind: str, currency: str, owner_id: uuid.UUID | None = None, lock: bool = False
 ) -> LedgerAccount:
-    """The account, created on first use (safe under concurrency)."""
-    session.execute(
-        insert(LedgerAccount)
-        .values(id=uuid.uuid4(), kind=kind, owner_id=owner_id, currency=currency, created_at=func.now())
-        .on_conflict_do_nothing(constraint="uq_ledger_account")
-    )
-    # `owner_id == None` compiles to IS NULL: one query serves the platform's own accounts too.
-    query = select(LedgerAccount).where(
-        LedgerAccount.kind == kind, LedgerAccount.currency == currency, LedgerAccount.owner_id == owner_id
-    )
-    return session.exec(query).one()
+    """The account, created on first use (safe under concurrency). ``lock`` holds its row until the
+    transaction ends: two charges of one client cannot both spend the same funds.
+
+    Plain SQL on the session's connection: these run in every charge and release, where the ORM's
+    per-statement work was most of an activity's CPU (bench/settlement.py)."""
+    params = {"kind": kind, "currency": currency, "owner": owner_id}
+    query = _ACCOUNT_LOCKED if lock else _ACCOUNT
+    connection = _connection(session)
+    row = connection.execute(query, params).first()
+    if row is None:
+        connection.execute(
+            insert(LedgerAccount)
+            .values(id=uuid.uuid4(), kind=kind, owner_id=owner_id, currency=currency, created_at=func.now())
+            .on_conflict_do_nothing(constraint="uq_ledger_account")
+        )
+        row = connection.execute(query, params).one()
+    return LedgerAccount(**row._mapping)
 
 
-def balance(*, session: Session, account_id: uuid.UUID) -> int:
-    incoming = session.exec(
-        select(func.coalesce(func.sum(LedgerTransfer.amount_cents), 0)).where(
-            LedgerTransfer.to_account == account_id
+def balance(*, session: Db, account_id: uuid.UUID) -> int:
+    """What came in minus what went out, in one pass over the account's transfers."""
+    total = (
+        _connection(session)
+        .execute(
+            text(
+                "SELECT COALESCE(SUM(CASE WHEN to_account = :a THEN amount_cents ELSE -amount_cents END), 0) "
+                "FROM ledger_transfers WHERE to_account = :a OR from_account = :a"
+            ),
+            {"a": account_id},
         )
-    ).one()
-    outgoing = session.exec(
-        select(func.coalesce(func.sum(LedgerTransfer.amount_cents), 0)).where(
-            LedgerTransfer.from_account == account_id
-        )
-    ).one()
-    return int(incoming) - int(outgoing)
+        .scalar_one()
+    )
+    return int(total)
 
 
 def transfer(
     *,
-    session: Session,
+    session: Db,
     key: str,
     source: LedgerAccount,
     target: LedgerAccount,
@@ -66,31 +105,32 @@ def transfer(
     check_cents(amount_cents, what="amount", allow_zero=False)
     if source.currency != target.currency:
         raise Conflict(f"cannot move {source.currency} into a {target.currency} account")
-    session.execute(
-        insert(LedgerTransfer)
-        .values(
-            id=uuid.uuid4(),
-            idempotency_key=key,
-            from_account=source.id,
-            to_account=target.id,
-            amount_cents=amount_cents,
-            currency=source.currency,
-            kind=kind,
-            contract_id=contract_id,
-            week_start=week_start,
-            memo=memo[:500],
-            created_at=func.now(),
+    connection = _connection(session)
+    row = connection.execute(
+        _INSERT_TRANSFER,
+        {
+            "id": uuid.uuid4(), "key": key, "source": source.id, "target": target.id, "amount": amount_cents,
+            "currency": source.currency, "kind": kind, "contract": contract_id, "week": week_start,
+            "memo": memo[:500],
+        },
+    ).first()  # fmt: skip
+    found = LedgerTransfer(**row._mapping) if row is not None else find_transfer(session=session, key=key)
+    assert found is not None  # inserted now, or by an earlier attempt: the key is unique
+    if (found.from_account, found.to_account, found.amount_cents) != (source.id, target.id, amount_cents):
+        raise Conflict(f"transfer {key} exists with other terms ({found.amount_cents} cents)")
+    return found
+
+
+def find_transfer(*, session: Db, key: str) -> LedgerTransfer | None:
+    row = (
+        _connection(session)
+        .execute(
+            _FIND_TRANSFER,
+            {"key": key},
         )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .first()
     )
-    row = session.exec(select(LedgerTransfer).where(LedgerTransfer.idempotency_key == key)).one()
-    if (row.from_account, row.to_account, row.amount_cents) != (source.id, target.id, amount_cents):
-        raise Conflict(f"transfer {key} exists with other terms ({row.amount_cents} cents)")
-    return row
-
-
-def find_transfer(*, session: Session, key: str) -> LedgerTransfer | None:
-    return session.exec(select(LedgerTransfer).where(LedgerTransfer.idempotency_key == key)).first()
+    return LedgerTransfer(**row._mapping) if row is not None else None
 
 
 def fund_client(
@@ -117,7 +157,7 @@ def client_balance(*, session: Session, client_id: uuid.UUID, currency: str) -> 
 
 def charge_client(
     *,
-    session: Session,
+    session: Db,
     key: str,
     client_id: uuid.UUID,
     provider_id: uuid.UUID,
@@ -131,9 +171,8 @@ def charge_client(
     done = find_transfer(session=session, key=key)
     if done is not None:
         return done
-    source = account(session=session, kind="client_balance", owner_id=client_id, currency=currency)
-    # Lock the balance row: two charges of one client can't both see the same funds.
-    session.execute(text("SELECT id FROM ledger_accounts WHERE id = :id FOR UPDATE"), {"id": source.id})
+    # Locked: two charges of one client can't both see the same funds.
+    source = account(session=session, kind="client_balance", owner_id=client_id, currency=currency, lock=True)
     available = balance(session=session, account_id=source.id)
     if available < amount_cents:
         raise InsufficientFunds(
@@ -148,7 +187,7 @@ def charge_client(
 
 def guarantee_payout(
     *,
-    session: Session,
+    session: Db,
     contract_id: uuid.UUID,
     week_start: datetime,
     client_id: uuid.UUID,
@@ -176,7 +215,7 @@ def guarantee_payout(
 
 
 def release(
-    *, session: Session, key: str, provider_id: uuid.UUID, amount_cents: int, currency: str,
+    *, session: Db, key: str, provider_id: uuid.UUID, amount_cents: int, currency: str,
     contract_id: uuid.UUID, week_start: datetime,
 ) -> LedgerTransfer:  # fmt: skip
     escrow = account(session=session, kind="escrow", owner_id=provider_id, currency=currency)
