@@ -93,7 +93,7 @@ with workflow.unsafe.imports_passed_through():
     from bench.workview import percentile
     from deploy.stack import find_binary
     from domain.calendar import WEEK, slot_start, week_start
-    from domain.messages import DeadlinePolicy, TimesheetInput, TimesheetView
+    from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, TimesheetView
     from domain.settlement import spread_offset
     from store import ledger
     from store.db import migrate, session_scope
@@ -155,7 +155,8 @@ class FloorWorkflow:
         if wait > timedelta(0):
             await workflow.sleep(wait)  # the review deadline
         await self._status("auto_approved")
-        await workflow.sleep(spread)  # a timer even when zero, as in the real workflow
+        if spread > timedelta(0):  # no timer for a zero spread, as in the real workflow (patched)
+            await workflow.sleep(spread)
         await self._step("floor_charge")
         await self._status("charged")
         await workflow.sleep(timedelta(seconds=request.security_period_s))
@@ -564,6 +565,7 @@ async def run_herd(
         real_input = TimesheetInput(
             contract_id=party.contract_id, client_id=party.client_id, provider_id=party.provider_id,
             week_start=week, rate_cents=RATE_CENTS, currency="USD", weekly_limit_hours=40, policy=policy,
+            shape=TIMESHEET_SHAPE,
         )  # fmt: skip
         return lambda: client.start_workflow(
             TimesheetWorkflow.run, real_input, id=workflow_id, task_queue=task_queue, search_attributes=attrs

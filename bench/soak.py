@@ -53,7 +53,7 @@ from temporalio.client import Client  # noqa: E402
 from bench.ingest import screen  # noqa: E402
 from bench.workview import RATE, BenchParty, BenchStack, percentile, wait_for  # noqa: E402
 from domain.calendar import WEEK, slot_start, week_label, week_start  # noqa: E402
-from domain.messages import DeadlinePolicy, TimesheetInput, TimesheetView  # noqa: E402
+from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, TimesheetView  # noqa: E402
 from store import ledger  # noqa: E402
 from store.db import session_scope  # noqa: E402
 from store.images import check_image, thumbnail  # noqa: E402
@@ -156,7 +156,7 @@ async def start_weeks(client: Client, task_queue: str, weeks: list[SeededWeek]) 
             TimesheetInput(
                 contract_id=week.party.contract_id, client_id=week.party.client_id,
                 provider_id=week.party.provider_id, week_start=week.week, rate_cents=RATE, currency="USD",
-                weekly_limit_hours=40, policy=policy,
+                weekly_limit_hours=40, policy=policy, shape=TIMESHEET_SHAPE,
             ),
             id=week.workflow_id,
             task_queue=task_queue,

@@ -44,7 +44,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes  # noqa
 
 from deploy.stack import EmbeddedStack  # noqa: E402
 from domain.calendar import slot_start, week_label, week_start  # noqa: E402
-from domain.messages import DeadlinePolicy, TimesheetInput, TimesheetView  # noqa: E402
+from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, TimesheetView  # noqa: E402
 from store.db import session_scope  # noqa: E402
 from store.images import check_image, thumbnail  # noqa: E402
 from store.models import Capture, Contract, WorkViewInterval  # noqa: E402
@@ -187,6 +187,7 @@ async def submit(client: Any, bench: BenchStack, party: BenchParty, week: dateti
             contract_id=party.contract_id, client_id=party.client_id, provider_id=party.provider_id,
             week_start=week, rate_cents=RATE, currency="USD", weekly_limit_hours=40,
             policy=DeadlinePolicy(review_deadline_after_week_s=int(review_after.total_seconds())),
+            shape=TIMESHEET_SHAPE,
         ),
         id=timesheet_workflow_id(party.contract_id, week),
         task_queue=bench.running.settings.temporal_task_queue,

@@ -112,6 +112,15 @@ class TimesheetInput(BaseModel):
     # How long one activity attempt may run before Temporal retries it elsewhere (after a worker crash
     # the retry waits this long).
     activity_timeout_s: int = 60
+    # The shape of TimesheetWorkflow the week was started with. New weeks carry TIMESHEET_SHAPE; a week
+    # started before this field existed reads 1 and replays as it ran. A change decided once, at start, is
+    # versioned here instead of with ``workflow.patched``: no marker, and no TemporalChangeVersion
+    # upsert, which costs the server a visibility write for every week (bench/settlement.py).
+    shape: int = 1
+
+
+# 2: no timer for a zero spread (shape 1 asked ``workflow.patched("no-timer-for-zero-spread")``).
+TIMESHEET_SHAPE = 2
 
 
 class FreezeInput(BaseModel):

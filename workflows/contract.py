@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain.calendar import WEEK, slot_end, slot_start, week_start
     from domain.messages import (
+        TIMESHEET_SHAPE,
         ContractRecord,
         ContractState,
         EndContract,
@@ -103,6 +104,7 @@ class ContractWorkflow:
                 weekly_limit_hours=terms.weekly_limit_hours,
                 policy=self.state.policy,
                 contract_workflow_id=workflow.info().workflow_id,
+                shape=TIMESHEET_SHAPE,
             ),
             id=timesheet_workflow_id(terms.contract_id, week),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,

@@ -123,8 +123,9 @@ class TimesheetWorkflow:
             return await self._finish()
 
         # The herd of Saturday 00:00 charges, spread; no user deadline moves. Weeks started before the
-        # patch slept even for a zero spread (a timer that cost a workflow task and ~1 s); they replay as they ran.
-        if spread > timedelta(0) or not workflow.patched("no-timer-for-zero-spread"):
+        # patch slept even for a zero spread (a timer that cost a workflow task and ~1 s); they replay as
+        # they ran. Shape 2 (TimesheetInput.shape) never sleeps for zero and asks no patch.
+        if spread > timedelta(0) or (request.shape < 2 and not workflow.patched("no-timer-for-zero-spread")):
             await workflow.sleep(spread)
         charge = await self._activity(
             "charge_client",

@@ -16,7 +16,15 @@ from sqlmodel import select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
 from domain.calendar import week_start
-from domain.messages import Actor, Approve, DeadlinePolicy, Dispute, TimesheetInput, TimesheetView
+from domain.messages import (
+    TIMESHEET_SHAPE,
+    Actor,
+    Approve,
+    DeadlinePolicy,
+    Dispute,
+    TimesheetInput,
+    TimesheetView,
+)
 from store import ledger
 from store.db import session_scope
 from store.models import TimesheetSnapshot, User
@@ -55,7 +63,7 @@ async def start_week(
         TimesheetInput(
             contract_id=w.contract_id, client_id=w.client_id, provider_id=w.provider_id, week_start=w.week,
             rate_cents=w.rate_cents, currency="USD", weekly_limit_hours=40, policy=policy,
-            activity_timeout_s=activity_timeout_s,
+            activity_timeout_s=activity_timeout_s, shape=TIMESHEET_SHAPE,
         ),
         id=timesheet_workflow_id(w.contract_id, w.week),
         task_queue=stack.settings.temporal_task_queue,

@@ -24,7 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.calendar import slot_start, week_label, week_start
-from domain.messages import DeadlinePolicy, TimesheetInput, TimesheetView
+from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, TimesheetView
 from store.db import session_scope
 from store.images import check_image, thumbnail
 from store.models import AuditLog, Capture, Contract, ManualEntry, WorkViewInterval
@@ -197,6 +197,7 @@ async def submit_week(
         TimesheetInput(
             contract_id=party.contract_id, client_id=party.client_id, provider_id=party.provider_id,
             week_start=week, rate_cents=RATE, currency="USD", weekly_limit_hours=40, policy=policy,
+            shape=TIMESHEET_SHAPE,
         ),
         id=timesheet_workflow_id(party.contract_id, week),
         task_queue=party.stack.settings.temporal_task_queue,

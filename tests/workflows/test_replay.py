@@ -3,6 +3,8 @@ here, before it reaches a worker. Record new shapes with WORKPROOF_RECORD_HISTOR
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -37,3 +39,11 @@ async def test_history_replays(path) -> None:  # type: ignore[no-untyped-def]
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+def test_new_weeks_ask_no_patch() -> None:
+    """Shape 2 weeks (TimesheetInput.shape) decide at start: no patch marker, so no TemporalChangeVersion
+    upsert (a visibility write per week on the server)."""
+    for path in HISTORIES.glob("timesheet-*.json"):
+        events = json.loads(path.read_text())["events"]
+        assert not [e for e in events if e["eventType"] == "EVENT_TYPE_MARKER_RECORDED"], path.name

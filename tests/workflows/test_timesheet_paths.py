@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 
 from domain.calendar import week_start
 from domain.messages import (
+    TIMESHEET_SHAPE,
     ActionResult,
     Actor,
     Approve,
@@ -43,6 +44,7 @@ async def start(env: WorkflowEnvironment, w: Week, *, limit: int = 40) -> Workfl
         TimesheetInput(
             contract_id=w.contract_id, client_id=w.client_id, provider_id=w.provider_id, week_start=w.week,
             rate_cents=w.rate_cents, currency=w.currency, weekly_limit_hours=limit, policy=POLICY,
+            shape=TIMESHEET_SHAPE,
         ),
         id=timesheet_workflow_id(w.contract_id, w.week),
         task_queue=TASK_QUEUE,
