@@ -5,6 +5,8 @@
   authentication, image validation (a full decode), the thumbnail, two object PUTs and the row;
 - floor: PUTs of the same bytes with the same concurrency through the ``minio`` client to the same S3
   server, nothing else.
+- where the CPU goes: per capture, the CPU of the API process, the S3 server and this process (the
+  uploaders) on each side, so the gap can be read against the machine's cores.
 
 The images are realistic screens (windows, lines of text, a picture or two), 100-300 KB each. The two
 sides alternate for a few rounds and the medians are reported, with p50/p95 latency of each, and the
@@ -25,6 +27,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +37,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from bench.workview import BenchStack, percentile  # noqa: E402
@@ -149,6 +153,37 @@ def run_floor(
     return time.perf_counter() - began, latencies
 
 
+class CpuMeter:
+    """CPU seconds of the API process, the S3 server and this process (the uploaders), per side: where
+    each capture's CPU goes on a machine where every part shares the same cores."""
+
+    def __init__(self, api_pid: int | None, s3_pid: int | None) -> None:
+        self.processes = {
+            "API": psutil.Process(api_pid) if api_pid else None,
+            "S3 server": psutil.Process(s3_pid) if s3_pid else None,
+            "uploaders (this process)": psutil.Process(),
+        }
+        self.spent: dict[str, defaultdict[str, float]] = {
+            "floor": defaultdict(float),
+            "api": defaultdict(float),
+        }
+
+    def now(self) -> dict[str, float]:
+        out = {}
+        for name, process in self.processes.items():
+            if process is not None:
+                times = process.cpu_times()
+                out[name] = times.user + times.system
+        return out
+
+    def add(self, side: str, before: dict[str, float]) -> None:
+        for name, seconds in self.now().items():
+            self.spent[side][name] += seconds - before[name]
+
+    def report(self, side: str, captures: int) -> dict[str, float]:
+        return {name: round(s / captures * 1000, 2) for name, s in self.spent[side].items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--per-uploader", type=int, default=30, help="captures per uploader per round")
@@ -177,18 +212,27 @@ def main() -> None:
         # warm both paths (connections, imports, the first decode) outside the measurement
         run_api(bench.running.api_url, party.contract_id, party.provider_token, images[:2], 2)
         run_floor(store, images[:2], 2, -1)
+        stack = bench.stack
+        meter = CpuMeter(
+            stack.api.process.pid if stack.api and stack.api.process else None,
+            stack.s3.process.pid if stack.s3 and stack.s3.process else None,
+        )
         api_rates: list[float] = []
         floor_rates: list[float] = []
         api_lat: list[float] = []
         floor_lat: list[float] = []
         total = UPLOADERS * args.per_uploader
         for round_no in range(args.rounds):
+            before = meter.now()
             seconds, lat = run_floor(store, images, args.per_uploader, round_no)
+            meter.add("floor", before)
             floor_rates.append(total / seconds)
             floor_lat += lat
+            before = meter.now()
             seconds, lat = run_api(
                 bench.running.api_url, party.contract_id, party.provider_token, images, args.per_uploader
             )
+            meter.add("api", before)
             api_rates.append(total / seconds)
             api_lat += lat
             print(
@@ -201,6 +245,11 @@ def main() -> None:
           f"p50 {percentile(floor_lat, 50) * ms:.1f} ms, p95 {percentile(floor_lat, 95) * ms:.1f} ms")  # fmt: skip
     print(f"API ingest ({UPLOADERS} concurrent uploaders): {figure:.1f} captures/s, "
           f"p50 {percentile(api_lat, 50) * ms:.1f} ms, p95 {percentile(api_lat, 95) * ms:.1f} ms")  # fmt: skip
+    captures = total * args.rounds
+    cpu_floor, cpu_api = meter.report("floor", captures), meter.report("api", captures)
+    for side, cpu in (("floor", cpu_floor), ("API", cpu_api)):
+        parts = ", ".join(f"{name} {ms:.1f}" for name, ms in cpu.items())
+        print(f"CPU per capture, {side}: {sum(cpu.values()):.1f} ms ({parts})")
     print(f"ratio {figure / floor:.3f} (target >= 0.6)")
     print(
         json.dumps(
@@ -219,6 +268,7 @@ def main() -> None:
                 "floor_p95_ms": round(percentile(floor_lat, 95) * ms, 1),
                 "image_kb_median": round(statistics.median(sizes) / 1024),
                 "image_cpu_ms": round(image_cpu_ms, 1),
+                "cpu_ms_per_capture": {"floor": cpu_floor, "api": cpu_api},
             }
         )
     )
