@@ -19,9 +19,9 @@ class LedgerActivities(DatabaseActivities):
         """The built-in payments adapter: the client's prepaid balance. Insufficient funds is an answer
         (ok=False), not an error: the workflow turns it into a guarantee payout."""
         try:
-            with self.connection() as session:
+            with self.connection() as connection:
                 row = ledger.charge_client(
-                    session=session,
+                    session=connection,
                     key=request.key,
                     client_id=uuid.UUID(request.client_id),
                     provider_id=uuid.UUID(request.provider_id),
@@ -36,9 +36,9 @@ class LedgerActivities(DatabaseActivities):
 
     @activity.defn(name="guarantee_payout")
     def guarantee_payout(self, request: PayoutInput) -> TransferResult:
-        with self.connection() as session:
+        with self.connection() as connection:
             row = ledger.guarantee_payout(
-                session=session,
+                session=connection,
                 contract_id=uuid.UUID(request.contract_id),
                 week_start=request.week_start,
                 client_id=uuid.UUID(request.client_id),
@@ -50,9 +50,9 @@ class LedgerActivities(DatabaseActivities):
 
     @activity.defn(name="release_funds")
     def release_funds(self, request: ReleaseInput) -> TransferResult:
-        with self.connection() as session:
+        with self.connection() as connection:
             row = ledger.release(
-                session=session,
+                session=connection,
                 key=request.key,
                 provider_id=uuid.UUID(request.provider_id),
                 amount_cents=request.amount_cents,

@@ -32,7 +32,8 @@ class NotificationActivities(DatabaseActivities):
             "now": utcnow(),
         }
         for i, recipient in enumerate(recipients):
-            params |= {f"id{i}": uuid.uuid4(), f"key{i}": f"{request.dedupe_key}:{recipient}"}
+            params[f"id{i}"] = uuid.uuid4()
+            params[f"key{i}"] = f"{request.dedupe_key}:{recipient}"
             params[f"recipient{i}"] = uuid.UUID(recipient)
         # one statement for all recipients; only placeholders are formatted into it
         sql = "INSERT INTO notifications (id, dedupe_key, kind, recipient_id, contract_id, week_start, payload, "
