@@ -51,13 +51,13 @@ from sqlmodel import col, select  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
 from bench.ingest import screen  # noqa: E402
-from bench.workview import RATE, BenchParty, BenchStack, percentile, wait_for  # noqa: E402
+from bench.workview import RATE, BenchParty, BenchStack, percentile  # noqa: E402
 from domain.calendar import WEEK, slot_start, week_label, week_start  # noqa: E402
 from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, TimesheetView  # noqa: E402
 from store import ledger  # noqa: E402
 from store.db import session_scope  # noqa: E402
 from store.images import check_image, thumbnail  # noqa: E402
-from store.models import Capture, Contract, LedgerTransfer, WorkViewInterval  # noqa: E402
+from store.models import Capture, LedgerTransfer  # noqa: E402
 from workflows.timesheet import TimesheetWorkflow, timesheet_workflow_id  # noqa: E402
 
 BACKDATE = timedelta(days=35)  # contracts (and Work View) began before the oldest seeded week
@@ -70,29 +70,9 @@ FINAL = ("settled", "unpaid")
 
 
 def contract_for(bench: BenchStack, funded: bool) -> BenchParty:
-    """An accepted contract whose Work View (and acceptance) go back ``BACKDATE``."""
-    if funded:
-        return bench.party(backdate=BACKDATE)
-    # BenchStack.party funds every client; the same contract without the funding:
-    running = bench.running
-    client_id, client_token = running.create_user("client")
-    provider_id, provider_token = running.create_user("provider")
-    contract_id = running.create_contract(client_token, provider_id, rate_cents=RATE, title="Soak contract")
-    # The contract workflow writes its Work View intervals before it starts this week's timesheet: only
-    # then can they be backdated without the workflow replacing them.
-    this_week = timesheet_workflow_id(contract_id, week_start(datetime.now(UTC)))
-    bench.run(lambda client: wait_for(lambda: client.get_workflow_handle(this_week).describe()))
-    since = slot_start(datetime.now(UTC) - BACKDATE)
-    with session_scope(running.database_url) as session:
-        contract = session.get(Contract, uuid.UUID(contract_id))
-        assert contract is not None
-        contract.accepted_at = since
-        for interval in session.exec(
-            select(WorkViewInterval).where(WorkViewInterval.contract_id == contract.id)
-        ):
-            interval.start = since
-            session.add(interval)
-    return BenchParty(contract_id, client_id, client_token, provider_id, provider_token)
+    """An accepted contract whose Work View (and acceptance) go back ``BACKDATE``; unfunded ones run
+    into the guarantee."""
+    return bench.party(backdate=BACKDATE, fund=funded)
 
 
 # --- the weeks that settle during the run ------------------------------------------------------------------

@@ -94,14 +94,16 @@ class BenchStack:
             drop_database(self.database_url)
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def party(self, backdate: timedelta) -> BenchParty:
-        """A contract accepted through the API, its Work View backdated so earlier captures count."""
+    def party(self, backdate: timedelta, fund: bool = True) -> BenchParty:
+        """A contract accepted through the API, its Work View backdated so earlier captures count; the
+        client's balance funded unless ``fund`` is False."""
         client_id, client_token = self.running.create_user("client")
         provider_id, provider_token = self.running.create_user("provider")
         contract_id = self.running.create_contract(
             client_token, provider_id, rate_cents=RATE, title="Bench contract"
         )
-        self.running.fund(client_id, 10_000_000)
+        if fund:
+            self.running.fund(client_id, 10_000_000)
         this_week = timesheet_workflow_id(contract_id, week_start(datetime.now(UTC)))
         self.run(lambda client: wait_for(lambda: client.get_workflow_handle(this_week).describe()))
         since = slot_start(datetime.now(UTC) - backdate)
