@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import text
 from temporalio import activity
 
 from activities.db import DatabaseActivities
@@ -21,7 +20,8 @@ class NotificationActivities(DatabaseActivities):
         if not recipients:
             return 0
         rows = ", ".join(
-            f"(:id{i}, :key{i}, :kind, :recipient{i}, :contract, :week, CAST(:payload AS json), :now)"
+            f"(%(id{i})s, %(key{i})s, %(kind)s, %(recipient{i})s, %(contract)s, %(week)s, %(payload)s::json, "
+            "%(now)s)"
             for i in range(len(recipients))
         )
         params: dict[str, object] = {
@@ -38,6 +38,4 @@ class NotificationActivities(DatabaseActivities):
         # one statement for all recipients; only placeholders are formatted into it
         sql = "INSERT INTO notifications (id, dedupe_key, kind, recipient_id, contract_id, week_start, payload, "
         sql += f"created_at) VALUES {rows} ON CONFLICT (dedupe_key) DO NOTHING"
-        with self.connection() as connection:
-            result = connection.execute(text(sql), params)
-            return result.rowcount or 0
+        return self.execute(sql, params)

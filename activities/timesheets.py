@@ -5,16 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Session, col, select
+from psycopg.types.json import Json
+from sqlmodel import Session, select
 from temporalio import activity
 
 from activities.db import DatabaseActivities
 from domain.messages import FreezeInput, SnapshotResult, StatusRecord
 from domain.timesheet import Timesheet
-from store.captures import live_timesheet
-from store.models import Contract, Dispute, TimesheetSnapshot, utcnow
+from store.captures import week_timesheet
+from store.models import Dispute, TimesheetSnapshot, utcnow
 
 
 def _snapshot(session: Session, contract_id: uuid.UUID, week: datetime) -> TimesheetSnapshot | None:
@@ -24,6 +23,15 @@ def _snapshot(session: Session, contract_id: uuid.UUID, week: datetime) -> Times
     return session.exec(query).first()
 
 
+_INSERT_SNAPSHOT = (
+    "INSERT INTO timesheet_snapshots (id, contract_id, week_start, content_hash, body, billable_minutes, "
+    "amount_cents, guaranteed_cents, status, created_at, updated_at) VALUES (%(id)s, %(contract)s, %(week)s, "
+    "%(hash)s, %(body)s, %(minutes)s, %(amount)s, %(guaranteed)s, 'submitted', %(now)s, %(now)s) "
+    "ON CONFLICT ON CONSTRAINT uq_snapshot_contract_week DO NOTHING RETURNING id"
+)
+_STORED_SNAPSHOT = "SELECT body, content_hash FROM timesheet_snapshots WHERE contract_id = %(contract)s AND week_start = %(week)s"
+
+
 class TimesheetActivities(DatabaseActivities):
     @activity.defn(name="freeze_timesheet")
     def freeze_timesheet(self, request: FreezeInput) -> SnapshotResult:
@@ -31,42 +39,34 @@ class TimesheetActivities(DatabaseActivities):
         attempt) finds the stored snapshot and returns it unchanged: the snapshot is immutable. The insert
         comes first and the stored one is read only on a conflict: one statement fewer on the usual path."""
         contract_id = uuid.UUID(request.contract_id)
-        with self.session() as session:
-            contract = session.get(Contract, contract_id)
-            if contract is None:
-                raise ValueError(f"contract {contract_id} does not exist")
-            timesheet = live_timesheet(
-                session=session,
-                contract=contract,
+        with self.connection() as connection:
+            timesheet = week_timesheet(
+                db=connection,
+                contract_id=contract_id,
                 week=request.week_start,
                 weekly_limit_hours=request.weekly_limit_hours,
             )
+            if timesheet is None:
+                raise ValueError(f"contract {contract_id} does not exist")
             digest = timesheet.content_hash()
-            inserted = session.execute(
-                insert(TimesheetSnapshot)
-                .values(
-                    id=uuid.uuid4(),
-                    contract_id=contract_id,
-                    week_start=timesheet.week_start,
-                    content_hash=digest,
-                    body=timesheet.model_dump(mode="json"),
-                    billable_minutes=timesheet.billable_minutes,
-                    amount_cents=timesheet.amount_cents,
-                    guaranteed_cents=timesheet.guaranteed_cents,
-                    status="submitted",
-                    created_at=utcnow(),
-                    updated_at=utcnow(),
-                )
-                .on_conflict_do_nothing(constraint="uq_snapshot_contract_week")
-            )
-            if inserted.rowcount == 1:  # type: ignore[attr-defined]
+            now = utcnow()
+            inserted = connection.execute(
+                _INSERT_SNAPSHOT,
+                {
+                    "id": uuid.uuid4(), "contract": contract_id, "week": timesheet.week_start, "hash": digest,
+                    "body": Json(timesheet.model_dump(mode="json")), "minutes": timesheet.billable_minutes,
+                    "amount": timesheet.amount_cents, "guaranteed": timesheet.guaranteed_cents, "now": now,
+                },
+            ).fetchone()  # fmt: skip
+            if inserted is not None:
                 return SnapshotResult(timesheet=timesheet, content_hash=digest)
             # stored by an earlier attempt: that snapshot is the one
-            stored = _snapshot(session, contract_id, timesheet.week_start)
+            stored = connection.execute(
+                _STORED_SNAPSHOT, {"contract": contract_id, "week": timesheet.week_start}
+            ).fetchone()
             assert stored is not None
-            return SnapshotResult(
-                timesheet=Timesheet.model_validate(stored.body), content_hash=stored.content_hash
-            )
+            body, stored_hash = stored
+            return SnapshotResult(timesheet=Timesheet.model_validate(body), content_hash=stored_hash)
 
     @activity.defn(name="record_timesheet_status")
     def record_timesheet_status(self, record: StatusRecord) -> None:
@@ -75,15 +75,16 @@ class TimesheetActivities(DatabaseActivities):
         if record.status == "submitted" and record.dispute is None:
             return  # freeze_timesheet stored the snapshot as submitted, in its own transaction
         if record.dispute is None:  # the common case, in one statement
-            with self.connection() as connection:
-                connection.execute(
-                    update(TimesheetSnapshot)
-                    .where(
-                        col(TimesheetSnapshot.contract_id) == contract_id,
-                        col(TimesheetSnapshot.week_start) == record.week_start,
-                    )
-                    .values(status=record.status, updated_at=utcnow())
-                )
+            self.execute(
+                "UPDATE timesheet_snapshots SET status = %(status)s, updated_at = %(now)s "
+                "WHERE contract_id = %(contract)s AND week_start = %(week)s",
+                {
+                    "status": record.status,
+                    "now": utcnow(),
+                    "contract": contract_id,
+                    "week": record.week_start,
+                },
+            )
             return
         with self.session() as session:
             snapshot = _snapshot(session, contract_id, record.week_start)

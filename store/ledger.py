@@ -8,134 +8,134 @@ so the balances of all accounts always sum to zero.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from domain.errors import Conflict, InsufficientFunds
 from domain.money import check_cents, check_currency
+from store.db import Db, driver_connection
 from store.models import LedgerAccount, LedgerTransfer
 
-# The money paths take a Session or a bare Connection: an activity that only moves money skips the ORM
-# (its unit of work cost more CPU than the statements themselves; bench/settlement.py).
-Db = Session | Connection
+# The money paths run in every charge and release of every contract-week, so they are plain SQL on the
+# driver's connection (store.db.driver_connection): a Session, a SQLAlchemy Connection or a psycopg
+# connection, always inside the caller's transaction. They return plain records, not ORM rows.
 
 
-def _connection(db: Db) -> Connection:
-    if isinstance(db, Session):
-        db.flush()  # plain SQL follows: rows the caller added (an owner, say) must be in the database
-        return db.connection()
-    return db
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: uuid.UUID
+    kind: str
+    owner_id: uuid.UUID | None
+    currency: str
 
 
-_ACCOUNT = text(
-    "SELECT id, kind, owner_id, currency, created_at FROM ledger_accounts "
-    "WHERE kind = :kind AND currency = :currency AND owner_id IS NOT DISTINCT FROM :owner"
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    id: uuid.UUID
+    idempotency_key: str
+    from_account: uuid.UUID
+    to_account: uuid.UUID
+    amount_cents: int
+    currency: str
+    kind: str
+    contract_id: uuid.UUID | None
+    week_start: datetime | None
+    memo: str
+    created_at: datetime
+
+
+_ACCOUNT = (
+    "SELECT id, kind, owner_id, currency FROM ledger_accounts "
+    "WHERE kind = %(kind)s AND currency = %(currency)s AND owner_id IS NOT DISTINCT FROM %(owner)s"
 )
-_ACCOUNT_LOCKED = text(
-    "SELECT id, kind, owner_id, currency, created_at FROM ledger_accounts "
-    "WHERE kind = :kind AND currency = :currency AND owner_id IS NOT DISTINCT FROM :owner FOR UPDATE"
+_ACCOUNT_LOCKED = _ACCOUNT + " FOR UPDATE"
+_CREATE_ACCOUNT = (
+    "INSERT INTO ledger_accounts (id, kind, owner_id, currency, created_at) "
+    "VALUES (%(id)s, %(kind)s, %(owner)s, %(currency)s, now()) ON CONFLICT ON CONSTRAINT uq_ledger_account DO NOTHING"
 )
-_INSERT_TRANSFER = text(
+_INSERT_TRANSFER = (
     "INSERT INTO ledger_transfers (id, idempotency_key, from_account, to_account, amount_cents, currency, kind, "
-    "contract_id, week_start, memo, created_at) VALUES (:id, :key, :source, :target, :amount, :currency, :kind, "
-    ":contract, :week, :memo, now()) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key, "
-    "from_account, to_account, amount_cents, currency, kind, contract_id, week_start, memo, created_at"
+    "contract_id, week_start, memo, created_at) VALUES (%(id)s, %(key)s, %(source)s, %(target)s, %(amount)s, "
+    "%(currency)s, %(kind)s, %(contract)s, %(week)s, %(memo)s, now()) ON CONFLICT (idempotency_key) DO NOTHING "
+    "RETURNING id, idempotency_key, from_account, to_account, amount_cents, currency, kind, contract_id, "
+    "week_start, memo, created_at"
 )
-_FIND_TRANSFER = text(
+_FIND_TRANSFER = (
     "SELECT id, idempotency_key, from_account, to_account, amount_cents, currency, kind, contract_id, "
-    "week_start, memo, created_at FROM ledger_transfers WHERE idempotency_key = :key"
+    "week_start, memo, created_at FROM ledger_transfers WHERE idempotency_key = %(key)s"
+)
+_BALANCE = (
+    "SELECT COALESCE(SUM(CASE WHEN to_account = %(a)s THEN amount_cents ELSE -amount_cents END), 0) "
+    "FROM ledger_transfers WHERE to_account = %(a)s OR from_account = %(a)s"
 )
 
 
 def account(
     *, session: Db, kind: str, currency: str, owner_id: uuid.UUID | None = None, lock: bool = False
-) -> LedgerAccount:
+) -> Account:
     """The account, created on first use (safe under concurrency). ``lock`` holds its row until the
-    transaction ends: two charges of one client cannot both spend the same funds.
-
-    Plain SQL on the session's connection: these run in every charge and release, where the ORM's
-    per-statement work was most of an activity's CPU (bench/settlement.py)."""
+    transaction ends: two charges of one client cannot both spend the same funds."""
     params = {"kind": kind, "currency": currency, "owner": owner_id}
     query = _ACCOUNT_LOCKED if lock else _ACCOUNT
-    connection = _connection(session)
-    row = connection.execute(query, params).first()
+    connection = driver_connection(session)
+    row = connection.execute(query, params).fetchone()
     if row is None:
-        connection.execute(
-            insert(LedgerAccount)
-            .values(id=uuid.uuid4(), kind=kind, owner_id=owner_id, currency=currency, created_at=func.now())
-            .on_conflict_do_nothing(constraint="uq_ledger_account")
-        )
-        row = connection.execute(query, params).one()
-    return LedgerAccount(**row._mapping)
+        connection.execute(_CREATE_ACCOUNT, {**params, "id": uuid.uuid4()})
+        row = connection.execute(query, params).fetchone()
+        assert row is not None  # created now, or by a concurrent first use: the constraint is unique
+    return Account(*row)
 
 
 def balance(*, session: Db, account_id: uuid.UUID) -> int:
     """What came in minus what went out, in one pass over the account's transfers."""
-    total = (
-        _connection(session)
-        .execute(
-            text(
-                "SELECT COALESCE(SUM(CASE WHEN to_account = :a THEN amount_cents ELSE -amount_cents END), 0) "
-                "FROM ledger_transfers WHERE to_account = :a OR from_account = :a"
-            ),
-            {"a": account_id},
-        )
-        .scalar_one()
-    )
-    return int(total)
+    row = driver_connection(session).execute(_BALANCE, {"a": account_id}).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def transfer(
     *,
     session: Db,
     key: str,
-    source: LedgerAccount,
-    target: LedgerAccount,
+    source: Account,
+    target: Account,
     amount_cents: int,
     kind: str,
     contract_id: uuid.UUID | None = None,
     week_start: datetime | None = None,
     memo: str = "",
-) -> LedgerTransfer:
+) -> Transfer:
     """Record the transfer once. The same key again returns the first transfer; the same key with other
     terms is a bug in the caller and is refused."""
     check_cents(amount_cents, what="amount", allow_zero=False)
     if source.currency != target.currency:
         raise Conflict(f"cannot move {source.currency} into a {target.currency} account")
-    connection = _connection(session)
-    row = connection.execute(
+    row = driver_connection(session).execute(
         _INSERT_TRANSFER,
         {
             "id": uuid.uuid4(), "key": key, "source": source.id, "target": target.id, "amount": amount_cents,
             "currency": source.currency, "kind": kind, "contract": contract_id, "week": week_start,
             "memo": memo[:500],
         },
-    ).first()  # fmt: skip
-    found = LedgerTransfer(**row._mapping) if row is not None else find_transfer(session=session, key=key)
+    ).fetchone()  # fmt: skip
+    found = Transfer(*row) if row is not None else find_transfer(session=session, key=key)
     assert found is not None  # inserted now, or by an earlier attempt: the key is unique
     if (found.from_account, found.to_account, found.amount_cents) != (source.id, target.id, amount_cents):
         raise Conflict(f"transfer {key} exists with other terms ({found.amount_cents} cents)")
     return found
 
 
-def find_transfer(*, session: Db, key: str) -> LedgerTransfer | None:
-    row = (
-        _connection(session)
-        .execute(
-            _FIND_TRANSFER,
-            {"key": key},
-        )
-        .first()
-    )
-    return LedgerTransfer(**row._mapping) if row is not None else None
+def find_transfer(*, session: Db, key: str) -> Transfer | None:
+    row = driver_connection(session).execute(_FIND_TRANSFER, {"key": key}).fetchone()
+    return Transfer(*row) if row is not None else None
 
 
 def fund_client(
     *, session: Session, client_id: uuid.UUID, amount_cents: int, currency: str, key: str, memo: str = ""
-) -> LedgerTransfer:
+) -> Transfer:
     currency = check_currency(currency)
     source = account(session=session, kind="client_funding", owner_id=client_id, currency=currency)
     target = account(session=session, kind="client_balance", owner_id=client_id, currency=currency)
@@ -165,7 +165,7 @@ def charge_client(
     currency: str,
     contract_id: uuid.UUID,
     week_start: datetime,
-) -> LedgerTransfer:
+) -> Transfer:
     """The built-in payments adapter: draw on the client's prepaid balance into the provider's escrow.
     Raises InsufficientFunds (and writes nothing) when the balance does not cover the amount."""
     done = find_transfer(session=session, key=key)
@@ -194,7 +194,7 @@ def guarantee_payout(
     provider_id: uuid.UUID,
     amount_cents: int,
     currency: str,
-) -> LedgerTransfer:
+) -> Transfer:
     """The guarantee fund pays the provider (into escrow, released after the security period) and
     records a receivable against the client. Exactly once per contract-week by its keys."""
     week = week_start.strftime("%Y-%m-%d")
@@ -217,7 +217,7 @@ def guarantee_payout(
 def release(
     *, session: Db, key: str, provider_id: uuid.UUID, amount_cents: int, currency: str,
     contract_id: uuid.UUID, week_start: datetime,
-) -> LedgerTransfer:  # fmt: skip
+) -> Transfer:  # fmt: skip
     escrow = account(session=session, kind="escrow", owner_id=provider_id, currency=currency)
     available = account(session=session, kind="provider_available", owner_id=provider_id, currency=currency)
     return transfer(
