@@ -747,17 +747,28 @@ async def run_bench(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
 
         with activity_pool, workflow_pool:
             async with worker:
-                for round_ in range(1, args.rounds + 1):
-                    suffix = f" #{round_}" if args.rounds > 1 else ""
-                    floor = Run(f"floor{suffix}", n, 0, lead, floor=True)  # first: it warms worker and server
+
+                async def floor_herd(label: str) -> Run:
+                    floor = Run(label, n, 0, lead, floor=True)
                     fake = [Party(str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(n)]
                     floor_activities.notified = 0  # before its deadline, only the submission notifies
                     await run_herd(
                         client, task_queue, floor, fake, week, meter, lambda: floor_activities.notified,
                         floor_upserts=args.floor_upserts,
                     )  # fmt: skip
-                    floors.append(floor)
-                    reals.append(await real_herd(f"real{suffix}", 0))
+                    return floor
+
+                for round_ in range(1, args.rounds + 1):
+                    suffix = f" #{round_}" if args.rounds > 1 else ""
+                    # The first round runs the floor first: it warms worker and server. Later rounds swap the
+                    # order each time (floor-real, real-floor, ...), so the server's growth over the run and
+                    # other slow drifts of the machine fall on both sides alike.
+                    if round_ % 2 == 1:
+                        floors.append(await floor_herd(f"floor{suffix}"))
+                        reals.append(await real_herd(f"real{suffix}", 0))
+                    else:
+                        reals.append(await real_herd(f"real{suffix}", 0))
+                        floors.append(await floor_herd(f"floor{suffix}"))
                 # The herd, spread: the review deadline is the same instant for every contract, as above, and
                 # every week is still auto-approved at it (no deadline a user sees moves); only the moment
                 # of each charge (and so of the release after the security period) is spread over the
