@@ -45,6 +45,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# As the server (store/captures.py): embeddings and overrides make a memo display in another order than it
+# is written; marks and isolates, which right-to-left writing uses, are fine.
+BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e")
+
+
 def check_memo(memo: str) -> str:
     """The server's rules, checked when the memo is set rather than when a capture is refused hours later."""
     if len(memo) > MAX_MEMO_CHARS:
@@ -52,6 +57,11 @@ def check_memo(memo: str) -> str:
     for char in memo:
         if unicodedata.category(char) == "Cc" and char not in "\t\n":
             raise InvalidArgument(f"memo contains the control character U+{ord(char):04X}: remove it")
+        if char in BIDI_OVERRIDES:
+            raise InvalidArgument(
+                f"memo contains the bidirectional override U+{ord(char):04X}, which makes text display "
+                "in another order than it is written: remove it (direction marks U+200E/U+200F are fine)"
+            )
     return memo
 
 

@@ -62,15 +62,26 @@ class IngestLimits:
     policy: Policy
 
 
+# Explicit embeddings and overrides (LRE, RLE, PDF, LRO, RLO): they make text display in another order
+# than it is stored ("Trojan Source"), so a memo could read one way to the client and another to support.
+# Marks (U+200E, U+200F) and isolates (U+2066-U+2069), which right-to-left writing uses, stay allowed.
+BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e")
+
+
 def clean_memo(memo: str, max_chars: int) -> str:
     """Memos keep any language, emoji and right-to-left text; control characters (but tab and newline)
-    are refused, as is a memo over the documented limit."""
+    and bidirectional overrides are refused, as is a memo over the documented limit."""
     memo = unicodedata.normalize("NFC", memo or "")
     if len(memo) > max_chars:
         raise InvalidInput(f"memo is {len(memo)} characters; the limit is {max_chars}")
     for char in memo:
         if unicodedata.category(char) == "Cc" and char not in "\t\n":
             raise InvalidInput(f"memo contains the control character U+{ord(char):04X}: remove it")
+        if char in BIDI_OVERRIDES:
+            raise InvalidInput(
+                f"memo contains the bidirectional override U+{ord(char):04X}, which makes text display "
+                "in another order than it is written: remove it (direction marks U+200E/U+200F are fine)"
+            )
     return memo.strip()
 
 

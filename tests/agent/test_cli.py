@@ -135,6 +135,16 @@ def test_a_memo_over_2000_characters_is_refused(
     assert code == 2 and "keep it to 2000" in err
 
 
+def test_a_memo_the_server_would_refuse_is_refused_when_it_is_set(
+    provider: Provider, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not hours later, when every capture carrying it comes back 422."""
+    code, _, err = cli(capsys, "start", provider.contract_id, "--memo", "total \u202e0001\u202c USD")
+    assert code == 2 and "bidirectional override U+202E" in err
+    code, _, err = cli(capsys, "memo", "ding\x07")
+    assert code == 2 and "control character U+0007" in err
+
+
 def test_settings_are_shown_changed_and_checked(
     agent_home: AgentPaths, capsys: pytest.CaptureFixture[str]
 ) -> None:

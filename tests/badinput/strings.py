@@ -16,6 +16,8 @@ INTACT_MEMOS = {
     "cjk": "請求書のエクスポートを修正 · 修复发票导出",
     "combining": unicodedata.normalize("NFC", "Cafe\u0301 déjà vu, naïve résumé"),
     "tab_and_newline": "line one\tcolumn\nline two",
+    # a right-to-left mark and an isolate (RLI ... PDI): how right-to-left writing embeds other text
+    "rtl_marks_and_isolates": "\u05e9\u05dc\u05d1 \u2067\u05d1\u05d3\u05d9\u05e7\u05d4\u2069 \u200fv2",
 }
 
 # Refused with 422 naming the character: they garble logs, terminals and CSV exports.
@@ -26,6 +28,15 @@ CONTROL_MEMOS = {
     "carriage_return": "overwrite\rme",
     "delete": "rub\x7fout",
     "c1_control": "next\x85line",
+}
+
+
+# Refused with 422 naming the character: explicit embeddings and overrides make a memo display in another
+# order than it is stored, e.g. "approve" on screen for text that reads otherwise (Trojan Source).
+BIDI_OVERRIDE_MEMOS = {
+    "right_to_left_override": "Invoice total \u202e0001\u202c USD",
+    "left_to_right_embedding": "\u202aembedded\u202c text",
+    "left_to_right_override": "\u202dforced order",
 }
 
 

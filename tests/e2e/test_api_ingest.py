@@ -34,7 +34,13 @@ from domain.calendar import slot_start, week_label, week_start
 from store.db import get_engine
 from store.settings import Settings
 from tests.badinput import images as bad_images
-from tests.badinput.strings import CONTROL_MEMOS, INTACT_MEMOS, LONG_MEMO, injection_strings
+from tests.badinput.strings import (
+    BIDI_OVERRIDE_MEMOS,
+    CONTROL_MEMOS,
+    INTACT_MEMOS,
+    LONG_MEMO,
+    injection_strings,
+)
 from tests.harness import RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -396,6 +402,10 @@ BAD_UPLOADS = [
     # memos
     *[Bad(f"memo with {name}", 422, (f"control character u+{first_control(memo):04x}", "remove it"), meta=with_memo(memo))
       for name, memo in CONTROL_MEMOS.items()],
+    *[Bad(f"memo with a {name.replace('_', ' ')}", 422,
+          (f"bidirectional override u+{ord(next(c for c in memo if 0x202A <= ord(c) <= 0x202E)):04x}", "remove it"),
+          meta=with_memo(memo))
+      for name, memo in BIDI_OVERRIDE_MEMOS.items()],
     Bad("a 10,000-character memo", 422, (f"memo is 10000 characters; the limit is {LIMITS.max_memo_chars}",), meta=lambda p: meta(memo=LONG_MEMO)),
     # times
     Bad("a naive timestamp", 422, ("has no utc offset", "send it with one"), meta=at_time("2026-11-23T09:00:00")),
