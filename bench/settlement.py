@@ -875,7 +875,10 @@ def main() -> None:
         help="seconds from the first start to the shared deadline (default 8 + 0.1 N; 8 + 0.25 N on a file db)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=5, help="floor and real herds, in alternating order; the medians are reported"
+        "--rounds",
+        type=int,
+        default=5,
+        help="floor and real herds, in alternating order; the medians are reported",
     )
     parser.add_argument("--temporal-db", choices=("memory", "file", "file-wal"), default="memory")
     parser.add_argument("--activity-threads", type=int, default=ACTIVITY_THREADS)
