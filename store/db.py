@@ -123,5 +123,5 @@ def raw_statement(url: str, query: LiteralString, params: Mapping[str, Any], *, 
         try:
             return max(raw.execute(query, params).rowcount, 0)
         finally:
-            if not raw.closed:
+            if not (raw.broken or raw.closed):  # a lost connection is dropped from the pool, not reset
                 raw.autocommit = False
