@@ -15,7 +15,8 @@ FILES = Path(__file__).parent / "files"
 
 
 def screenshot(label: str = "screen", size: tuple[int, int] = (320, 200), fmt: str = "WEBP") -> bytes:
-    """A small, valid, screen-like image that differs by ``label`` (so its sha256 differs too)."""
+    """A valid, screen-like image that differs by ``label`` (so its sha256 differs too): a title bar with
+    the label written on it, and lines of "text"."""
     rng = random.Random(label)
     image = Image.new("RGB", size, (246, 247, 249))
     draw = ImageDraw.Draw(image)
@@ -26,7 +27,7 @@ def screenshot(label: str = "screen", size: tuple[int, int] = (320, 200), fmt: s
             width = rng.randint(8, 40)
             draw.rectangle((x, row, x + width, row + 6), fill=(rng.randint(40, 160),) * 3)
             x += width + rng.randint(4, 10)
-    draw.text((6, 3), label[:40], fill=(255, 255, 255))
+    draw.text((6, 3), label[:80], fill=(255, 255, 255))
     out = io.BytesIO()
     image.save(out, fmt, **({"quality": 60} if fmt in ("WEBP", "JPEG") else {}))
     return out.getvalue()

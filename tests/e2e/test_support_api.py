@@ -7,8 +7,6 @@ The helpers here (a contract whose past week is submitted for review, with real 
 from __future__ import annotations
 
 import asyncio
-import io
-import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw
 from sqlmodel import col, select
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -28,6 +25,7 @@ from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, Tim
 from store.db import session_scope
 from store.images import check_image, thumbnail
 from store.models import AuditLog, Capture, Contract, ManualEntry, WorkViewInterval
+from tests.badinput.images import screenshot
 from tests.harness import RunningStack
 from workflows.attributes import CLIENT_ID, CONTRACT_ID, PROVIDER_ID, TIMESHEET_STATUS, WEEK_START
 from workflows.client import connect
@@ -43,21 +41,8 @@ RATE = 6000  # 60.00 an hour: a 12-minute slot is 12.00
 
 
 def screen_image(text: str, size: tuple[int, int] = (800, 450)) -> bytes:
-    """A small screen-like WebP: a title bar, lines of "text", and the memo written on it."""
-    rng = random.Random(text)
-    image = Image.new("RGB", size, (246, 247, 249))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((0, 0, size[0], 28), fill=(40, 44, 52))
-    for row in range(40, size[1] - 10, 16):
-        x = 16
-        while x < size[0] - 40:
-            width = rng.randint(12, 60)
-            draw.rectangle((x, row, x + width, row + 8), fill=(rng.randint(40, 120),) * 3)
-            x += width + rng.randint(6, 14)
-    draw.text((20, 8), text[:80], fill=(255, 255, 255))
-    out = io.BytesIO()
-    image.save(out, "WEBP", quality=60)
-    return out.getvalue()
+    """A screen-like WebP with ``text`` (the memo, say) written in its title bar."""
+    return screenshot(text, size=size)
 
 
 @dataclass
