@@ -11,6 +11,8 @@ from datetime import timedelta
 import psycopg
 import pytest
 from sqlmodel import col, select
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from activities.timesheets import TimesheetActivities
 from domain.errors import Conflict, InsufficientFunds
@@ -20,6 +22,7 @@ from store.captures import live_timesheet, week_timesheet
 from store.db import raw_statement, raw_transaction, session_scope
 from store.models import Contract, LedgerTransfer, Notification
 from tests.workflows.conftest import Week, ledger_invariants, make_week, this_week
+from tests.workflows.test_timesheet_paths import current_week, start, until_submitted
 
 
 def _charge(url: str, week: Week, key: str, cents: int) -> ledger.Transfer:
@@ -192,3 +195,34 @@ def test_a_second_freeze_returns_the_stored_snapshot_unchanged(database_url: str
     assert second.timesheet.billable_minutes == 60
     with pytest.raises(ValueError, match="does not exist"):
         activities.freeze_timesheet(request.model_copy(update={"contract_id": str(uuid.uuid4())}))
+
+
+async def test_a_week_settles_after_postgresql_cut_every_connection_of_the_worker(
+    env: WorkflowEnvironment, worker: Worker, database_url: str
+) -> None:
+    """The worker's pool does not test connections before use. When PostgreSQL drops them all (a restart,
+    an operator), the next activity fails on a dead connection, the pool is dropped, Temporal retries
+    the activity, and the week ends as it would have: charged once, released once."""
+    w = make_week(database_url, await current_week(env))
+    w.slots(day=0, hour=9, count=5)
+    w.fund(100_00)
+    handle = await start(env, w)
+    await until_submitted(env, handle, w)  # the freeze and the notification left idle connections pooled
+    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as admin:
+        cut = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert cut is not None and cut[0] >= 1
+    view = await handle.result()
+    assert view.status == "settled" and view.charged_cents == 6000 and view.released_cents == 6000
+    assert [t.kind for t in w.transfers()].count("charge") == 1
+    history = await handle.fetch_history()
+    retried = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and e.activity_task_started_event_attributes.attempt > 1
+    ]
+    assert retried, "no activity met a dead connection: the test cut nothing the worker used"
+    ledger_invariants(database_url)
