@@ -19,7 +19,7 @@ from domain.errors import Conflict, InsufficientFunds
 from domain.messages import FreezeInput
 from store import ledger
 from store.captures import live_timesheet, week_timesheet
-from store.db import raw_statement, raw_transaction, session_scope
+from store.db import get_engine, raw_statement, raw_transaction, session_scope
 from store.models import Contract, LedgerTransfer, Notification
 from tests.workflows.conftest import Week, ledger_invariants, make_week, this_week
 from tests.workflows.test_timesheet_paths import current_week, start, until_submitted
@@ -132,16 +132,17 @@ def test_a_failed_transaction_leaves_no_row(database_url: str) -> None:
 def test_a_connection_broken_mid_transaction_is_not_handed_out_again(database_url: str) -> None:
     """As the worker's activities run: no test before use. The activity that meets the dead connection
     fails (Temporal retries it); the pool is dropped, so the retry gets a live one."""
-    with raw_transaction(database_url, pre_ping=False) as connection:
-        pid = connection.info.backend_pid
     with pytest.raises(psycopg.OperationalError), raw_transaction(database_url, pre_ping=False) as connection:
-        assert connection.info.backend_pid == pid  # the pool hands back the idle connection
+        pid = connection.info.backend_pid
         with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         connection.execute("SELECT 1")
-    with raw_transaction(database_url, pre_ping=False) as connection:
-        row = connection.execute("SELECT pg_backend_pid()").fetchone()
-        assert row is not None and row[0] != pid
+    # dropped with the pool's idle connections (likely dead too): the next callers get new ones
+    assert get_engine(database_url, False).pool.checkedin() == 0
+    for _ in range(3):
+        with raw_transaction(database_url, pre_ping=False) as connection:
+            row = connection.execute("SELECT pg_backend_pid()").fetchone()
+            assert row is not None and row[0] != pid
 
 
 def test_a_single_statement_commits_alone_and_leaves_the_connection_transactional(database_url: str) -> None:
