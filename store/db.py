@@ -73,10 +73,10 @@ def driver_connection(db: Db) -> Raw:
     caller added (an owner, say) must be in the database before plain SQL reads them."""
     if isinstance(db, psycopg.Connection):
         return db
-    connection = db.connection() if isinstance(db, Session) else db
     if isinstance(db, Session):
         db.flush()
-    raw = connection.connection.driver_connection
+        db = db.connection()
+    raw = db.connection.driver_connection
     assert isinstance(raw, psycopg.Connection), "the database URL must use the psycopg driver"
     return raw
 
