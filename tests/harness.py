@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,14 +23,9 @@ from store.db import session_scope
 from store.objects import ObjectStore
 from store.settings import Settings
 from store.users import create_user, issue_token
+from tests.ports import free_port
 
 LOCAL_PG = os.environ.get("WORKPROOF_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def local_postgres_url() -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadF
 from fastapi.responses import JSONResponse, Response
 
 from domain.calendar import slot_start, week_label, week_start
+from tests import ports
 
 # Module level: with postponed annotations FastAPI resolves these names in the module's globals.
 Auth = Annotated[str | None, Header()]
@@ -37,10 +37,7 @@ def public(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    return ports.free_port()  # outside the kernel's ephemeral range: see tests/ports.py
 
 
 @dataclass
