@@ -23,7 +23,7 @@ from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadF
 from fastapi.responses import JSONResponse, Response
 
 from domain.calendar import slot_start, week_label, week_start
-from tests import ports
+from tests.ports import free_port  # outside the kernel's ephemeral range
 
 # Module level: with postponed annotations FastAPI resolves these names in the module's globals.
 Auth = Annotated[str | None, Header()]
@@ -34,10 +34,6 @@ ImageFiles = Annotated[list[UploadFile] | None, File()]
 def public(record: dict[str, Any]) -> dict[str, Any]:
     """A capture record as the API shows it (without the test's own ``_images``)."""
     return {k: v for k, v in record.items() if not k.startswith("_")}
-
-
-def free_port() -> int:
-    return ports.free_port()  # outside the kernel's ephemeral range: see tests/ports.py
 
 
 @dataclass
