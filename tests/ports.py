@@ -7,12 +7,11 @@ import socket
 from pathlib import Path
 
 
-def _ephemeral_ports() -> range:
+def _ephemeral_start() -> int:
     try:
-        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    except (OSError, ValueError):
-        low, high = 32768, 60999  # Linux's default
-    return range(low, high + 1)
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 _HANDED_OUT: set[int] = set()
@@ -23,9 +22,8 @@ def free_port() -> int:
     asked of the kernel (bind to 0) is free only now, and the next outgoing connection of any process (the
     tests make thousands) may take it as its source port before the part binds it ("Address already in
     use"). Below that range only listeners live, and the bind check sees them."""
-    ephemeral = _ephemeral_ports()
-    low = 10_000 if ephemeral.start > 12_000 else 1_024
-    high = ephemeral.start - 1 if ephemeral.start > 12_000 else 9_999
+    start = _ephemeral_start()
+    low, high = (10_000, start - 1) if start > 12_000 else (1_024, 9_999)
     for _ in range(200):
         port = random.randint(low, high)
         if port in _HANDED_OUT:
