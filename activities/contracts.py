@@ -8,12 +8,13 @@ from sqlmodel import col, delete
 from temporalio import activity
 
 from activities.db import DatabaseActivities
+from domain.activities import RECORD_CONTRACT, RECORD_WORK_VIEW
 from domain.messages import ContractRecord, WorkViewRecord
 from store.models import Contract, WorkViewInterval
 
 
 class ContractActivities(DatabaseActivities):
-    @activity.defn(name="record_work_view")
+    @activity.defn(name=RECORD_WORK_VIEW.name)
     def record_work_view(self, record: WorkViewRecord) -> None:
         """Replace the contract's Work View intervals with the workflow's (idempotent)."""
         contract_id = uuid.UUID(record.contract_id)
@@ -22,7 +23,7 @@ class ContractActivities(DatabaseActivities):
             for interval in record.intervals:
                 session.add(WorkViewInterval(contract_id=contract_id, start=interval.start, end=interval.end))
 
-    @activity.defn(name="record_contract")
+    @activity.defn(name=RECORD_CONTRACT.name)
     def record_contract(self, record: ContractRecord) -> None:
         with self.session() as session:
             contract = session.get(Contract, uuid.UUID(record.contract_id), with_for_update=True)

@@ -8,13 +8,14 @@ import uuid
 from temporalio import activity
 
 from activities.db import DatabaseActivities
+from domain.activities import CHARGE_CLIENT, GUARANTEE_PAYOUT, RELEASE_FUNDS
 from domain.errors import InsufficientFunds
 from domain.messages import ChargeInput, ChargeResult, PayoutInput, ReleaseInput, TransferResult
 from store import ledger
 
 
 class LedgerActivities(DatabaseActivities):
-    @activity.defn(name="charge_client")
+    @activity.defn(name=CHARGE_CLIENT.name)
     def charge_client(self, request: ChargeInput) -> ChargeResult:
         """The built-in payments adapter: the client's prepaid balance. Insufficient funds is an answer
         (ok=False), not an error: the workflow turns it into a guarantee payout."""
@@ -34,7 +35,7 @@ class LedgerActivities(DatabaseActivities):
         except InsufficientFunds as error:
             return ChargeResult(ok=False, reason=error.message)
 
-    @activity.defn(name="guarantee_payout")
+    @activity.defn(name=GUARANTEE_PAYOUT.name)
     def guarantee_payout(self, request: PayoutInput) -> TransferResult:
         with self.connection() as connection:
             row = ledger.guarantee_payout(
@@ -48,7 +49,7 @@ class LedgerActivities(DatabaseActivities):
             )
             return TransferResult(transfer_id=str(row.id), amount_cents=row.amount_cents)
 
-    @activity.defn(name="release_funds")
+    @activity.defn(name=RELEASE_FUNDS.name)
     def release_funds(self, request: ReleaseInput) -> TransferResult:
         with self.connection() as connection:
             row = ledger.release(

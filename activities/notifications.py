@@ -8,12 +8,13 @@ import uuid
 from temporalio import activity
 
 from activities.db import DatabaseActivities
+from domain.activities import NOTIFY
 from domain.messages import Notify
 from store.models import utcnow
 
 
 class NotificationActivities(DatabaseActivities):
-    @activity.defn(name="notify")
+    @activity.defn(name=NOTIFY.name)
     def notify(self, request: Notify) -> int:
         """Queue one notification per recipient; returns how many were new."""
         recipients = list(dict.fromkeys(request.recipient_ids))

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from temporalio import activity
 
 from activities.db import DatabaseActivities
+from domain.activities import FREEZE_TIMESHEET, RECORD_TIMESHEET_STATUS
 from domain.messages import FreezeInput, SnapshotResult, StatusRecord
 from domain.timesheet import Timesheet
 from store.captures import week_timesheet
@@ -33,7 +34,7 @@ _STORED_SNAPSHOT = "SELECT body, content_hash FROM timesheet_snapshots WHERE con
 
 
 class TimesheetActivities(DatabaseActivities):
-    @activity.defn(name="freeze_timesheet")
+    @activity.defn(name=FREEZE_TIMESHEET.name)
     def freeze_timesheet(self, request: FreezeInput) -> SnapshotResult:
         """Compute the week through ``domain`` and store it once. A retry after a crash (or a concurrent
         attempt) finds the stored snapshot and returns it unchanged: the snapshot is immutable. The insert
@@ -68,7 +69,7 @@ class TimesheetActivities(DatabaseActivities):
             body, stored_hash = stored
             return SnapshotResult(timesheet=Timesheet.model_validate(body), content_hash=stored_hash)
 
-    @activity.defn(name="record_timesheet_status")
+    @activity.defn(name=RECORD_TIMESHEET_STATUS.name)
     def record_timesheet_status(self, record: StatusRecord) -> None:
         """Mirror the workflow's status (and dispute) into PostgreSQL for pages and lists."""
         contract_id = uuid.UUID(record.contract_id)

@@ -81,6 +81,17 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return max(0.0, min(seconds, MAX_RETRY_AFTER_SECONDS))
 
 
+def error_code(response: httpx.Response) -> str | None:
+    """The refusal's stable code (docs/errors.md), or None when the answer is not the server's own (a
+    proxy's error page, say). The agent decides on this, never on the wording of the message."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) and code.isidentifier() else None
+
+
 def error_detail(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -131,7 +142,12 @@ class WorkproofClient:
                 "check your connection or the URL given to `workproof-agent login`"
             ) from None
         if response.status_code >= 400:
-            raise ServerRefused(response.status_code, error_detail(response), retry_after_seconds(response))
+            raise ServerRefused(
+                response.status_code,
+                error_detail(response),
+                retry_after_seconds(response),
+                error_code(response),
+            )
         return response
 
     def me(self) -> dict[str, Any]:

@@ -32,15 +32,19 @@ class ServerUnreachable(AgentError):
 
 
 class ServerRefused(AgentError):
-    """The server answered with an error status; ``detail`` is its own message."""
+    """The server answered with an error status; ``detail`` is its own message (for people), ``code`` its
+    stable code (for decisions; None when the answer did not come from Workproof itself)."""
 
     exit_code = 6
 
-    def __init__(self, status: int, detail: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, retry_after: float | None = None, code: str | None = None
+    ) -> None:
         super().__init__(f"the server refused ({status}): {detail}")
         self.status = status
         self.detail = detail
         self.retry_after = retry_after
+        self.code = code
 
 
 class CaptureUnavailable(AgentError):

@@ -9,10 +9,13 @@ What the answer means for the capture:
 - connection errors, timeouts, 408/425/429 and 5xx (503 with ``Retry-After``): kept, retried later with
   exponential backoff and full jitter, never sooner than the server asked;
 - 401: kept; the token is wrong or revoked, nothing can upload until the provider logs in again;
-- 409 "Work View was off" for a screenshot (the agent learnt of the switch late, e.g. offline): the
-  images are destroyed unsent and the slot goes up again as tracked time, same id and memo;
-- any other 4xx (409 other bytes under the same id, 413, 422, 403, 404...): moved to ``rejected/``
-  with the server's message; retrying the same bytes would only be refused again.
+- ``work_view_off`` for a screenshot (the agent learnt of the switch late, e.g. offline): the images are
+  destroyed unsent and the slot goes up again as tracked time, same id and memo;
+- any other refusal (``capture_conflict`` for other bytes under the same id, 413, 422, 403, 404...):
+  moved to ``rejected/`` with the server's message; retrying the same bytes would only be refused again.
+
+Decisions are taken on the refusal's ``code`` (docs/errors.md), never on the wording of its message; the
+status decides only for answers that carry no code (a proxy's error page).
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ from agent.errors import AgentError, ServerRefused, ServerUnreachable
 from agent.queue import CaptureQueue, DamagedCapture, QueuedCapture
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+RETRYABLE_CODES = frozenset({"unavailable", "rate_limited", "server_error"})
+CREDENTIAL_CODES = frozenset(
+    {"unauthorized", "token_missing", "token_unknown", "token_revoked", "token_expired", "account_disabled"}
+)
 
 
 class Backoff:
@@ -163,8 +170,7 @@ class Uploader:
         except ServerUnreachable as error:
             return UploadAttempt(Outcome.RETRY, error.message)
         except ServerRefused as error:
-            # 409 also means "same id, other bytes"; only the server's wording tells the Work View case.
-            if error.status == 409 and item.meta.kind == "screenshot" and "work view" in error.detail.lower():
+            if error.code == "work_view_off" and item.meta.kind == "screenshot":
                 return self._send(client, self._keep_as_tracked(item))
             return self._refused(item, error)
         expected = [image.sha256 for image in images]
@@ -190,9 +196,14 @@ class Uploader:
         return tracked
 
     def _refused(self, item: QueuedCapture, error: ServerRefused) -> UploadAttempt:
-        if error.status >= 500 or error.status in RETRYABLE_STATUSES:
+        if error.code is not None:
+            retry, credentials = error.code in RETRYABLE_CODES, error.code in CREDENTIAL_CODES
+        else:  # not Workproof's own answer (a proxy's or load balancer's page): only the status tells
+            retry = error.status >= 500 or error.status in RETRYABLE_STATUSES
+            credentials = error.status == 401
+        if retry:
             return UploadAttempt(Outcome.RETRY, error.message, error.retry_after, error.status)
-        if error.status == 401:
+        if credentials:
             return UploadAttempt(
                 Outcome.UNAUTHORIZED,
                 f"the server refused the token ({error.detail}): run `workproof-agent login` again",

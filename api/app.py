@@ -66,7 +66,7 @@ class _BodyTooLarge(BaseException):
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = f'{{"detail":"the request body is over the limit of {limit} bytes"}}'.encode()
+    body = f'{{"detail":"the request body is over the limit of {limit} bytes","code":"too_large"}}'.encode()
     await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"),
                                                                           (b"content-length", str(len(body)).encode())]})  # fmt: skip
     await send({"type": "http.response.body", "body": body})

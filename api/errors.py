@@ -1,4 +1,6 @@
-"""Domain errors → HTTP, in one place. The message is the rule's own, which says what to do."""
+"""Domain errors → HTTP, in one place. Every refusal's body is ``{"detail": message, "code": code}``: the
+message is the rule's own, which says what to do; the code is stable and listed in the schema and in
+docs/errors.md, and it is what programs branch on."""
 
 from __future__ import annotations
 
@@ -11,16 +13,24 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
-from domain.errors import DomainError, Unavailable
+from domain.errors import DomainError, ErrorCode, RateLimited, Unavailable
 from store.objects import ObjectStoreUnavailable
 
 log = logging.getLogger("workproof.api")
 
 
 class ErrorBody(BaseModel):
-    """Every refusal, whatever its status: the rule's own message, which says what to do."""
+    """Every refusal, whatever its status: the rule's own message, which says what to do, and a stable
+    code for programs (docs/errors.md)."""
 
     detail: str
+    code: ErrorCode
+
+
+def refusal(
+    message: str, code: ErrorCode, status: int, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"detail": message, "code": code}, status_code=status, headers=headers)
 
 
 # Documented on every operation, so the schema says what a refusal looks like (FastAPI would otherwise
@@ -33,6 +43,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "Not possible in the current state: too late, or already done"},
     413: {"model": ErrorBody, "description": "A body or image over a documented limit"},
     422: {"model": ErrorBody, "description": "The request is malformed or breaks a rule"},
+    429: {"model": ErrorBody, "description": "Too many attempts: retry after `Retry-After` seconds"},
     503: {"model": ErrorBody, "description": "A dependency is down: retry after `Retry-After` seconds"},
 }
 
@@ -45,29 +56,26 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> JSONResponse:
         headers = {}
-        if isinstance(error, Unavailable):
+        if isinstance(error, (Unavailable, RateLimited)):
             headers["Retry-After"] = str(error.retry_after)
         if error.status_code == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return JSONResponse({"detail": error.message}, status_code=error.status_code, headers=headers)
+        return refusal(error.message, error.code, error.status_code, headers)
 
     @app.exception_handler(ObjectStoreUnavailable)
     async def _store(request: Request, error: ObjectStoreUnavailable) -> JSONResponse:
         log.warning("object store unavailable: %s", error)
-        return JSONResponse(
-            {"detail": "image storage is unavailable: keep the capture and retry"},
-            status_code=503,
-            headers={"Retry-After": "5"},
+        return refusal(
+            "image storage is unavailable: keep the capture and retry",
+            "unavailable",
+            503,
+            {"Retry-After": "5"},
         )
 
     @app.exception_handler(OperationalError)
     async def _db(request: Request, error: OperationalError) -> JSONResponse:
         log.warning("database unavailable: %s", error)
-        return JSONResponse(
-            {"detail": "the database is unavailable: retry shortly"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+        return refusal("the database is unavailable: retry shortly", "unavailable", 503, {"Retry-After": "5"})
 
     @app.exception_handler(DataError)
     async def _data(request: Request, error: DataError) -> JSONResponse:
@@ -75,18 +83,16 @@ def install(app: FastAPI) -> None:
         # in text, a number beyond its column's range). The caller's input, so a 422, not a 500.
         reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else "invalid value"
         log.warning("database refused a value: %s", reason)
-        return JSONResponse({"detail": f"a value in the request cannot be stored: {reason}"}, status_code=422)
+        return refusal(f"a value in the request cannot be stored: {reason}", "invalid_input", 422)
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(request: Request, error: DBAPIError) -> JSONResponse:
         if error.connection_invalidated:
-            return JSONResponse(
-                {"detail": "the database is unavailable: retry shortly"},
-                status_code=503,
-                headers={"Retry-After": "5"},
+            return refusal(
+                "the database is unavailable: retry shortly", "unavailable", 503, {"Retry-After": "5"}
             )
         log.exception("database error")
-        return JSONResponse({"detail": "the request could not be stored"}, status_code=500)
+        return refusal("the request could not be stored", "server_error", 500)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -94,4 +100,4 @@ def install(app: FastAPI) -> None:
         for item in error.errors()[:5]:
             where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path"))
             parts.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
-        return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
+        return refusal("; ".join(parts) or "invalid request", "invalid_input", 422)

@@ -4,13 +4,23 @@ connect per request). It connects lazily, so the API starts and reports "degrade
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unavailable
+from domain.errors import (
+    CATALOGUE,
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+    error_for_code,
+)
 from workflows.client import connect
 
 
@@ -37,9 +47,10 @@ class TemporalGateway:
 
     async def ping(self) -> None:
         client = await self.client()
-        await client.service_client.check_health(timeout=__import__("datetime").timedelta(seconds=3))
+        await client.service_client.check_health(timeout=timedelta(seconds=3))
 
 
+# Refusals of workers that predate the codes carried the class name as their type.
 _KINDS: dict[str, type[DomainError]] = {
     "Conflict": Conflict,
     "InvalidInput": InvalidInput,
@@ -56,6 +67,8 @@ def domain_error(error: BaseException, what: str = "workflow") -> DomainError:
         while cause is not None and not isinstance(cause, ApplicationError):
             cause = getattr(cause, "cause", None)
         if isinstance(cause, ApplicationError):
+            if cause.type in CATALOGUE:
+                return error_for_code(cause.type, cause.message)
             return _KINDS.get(cause.type or "", Conflict)(cause.message)
         return Conflict(str(error.cause or error))
     if isinstance(error, RPCError):

@@ -6,8 +6,9 @@ refused: it cannot be told apart from a local time, and a wrong guess moves mone
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+
+from pydantic import BaseModel
 
 from domain.errors import InvalidInput
 
@@ -23,18 +24,38 @@ class NaiveDatetimeError(InvalidInput):
     """A datetime without a UTC offset reached a rule that needs one."""
 
 
-@dataclass(frozen=True)
-class Policy:
-    """The deployment's deadlines, counted from the end of the week (next Monday 00:00 UTC)."""
+class DeadlinePolicy(BaseModel):
+    """The deployment's deadlines, in seconds after the end of the week (next Monday 00:00 UTC), and the
+    Monday-herd spread. The one policy type: the API's rules, the pages and the workflows (which carry it
+    in their input, so they stay deterministic) read the same values. Seconds, because this shape is in
+    every recorded workflow history."""
 
-    edit_cutoff_after_week: timedelta = timedelta(hours=12)  # Monday 12:00 UTC
-    review_deadline_after_week: timedelta = timedelta(days=5)  # Saturday 00:00 UTC (end of Friday)
-    response_window: timedelta = timedelta(days=3)
-    security_period: timedelta = timedelta(days=5)
-    slot_length: timedelta = SLOT
+    edit_cutoff_after_week_s: int = 12 * 3600  # Monday 12:00 UTC
+    review_deadline_after_week_s: int = 5 * 86400  # Saturday 00:00 UTC (end of Friday)
+    response_window_s: int = 3 * 86400
+    security_period_s: int = 5 * 86400
+    # Monday herd: the freeze and the charge of each contract-week are spread over this many seconds
+    # after their moment (by a hash of the contract id). No deadline a user sees moves.
+    spread_s: int = 0
+
+    @property
+    def edit_cutoff_after_week(self) -> timedelta:
+        return timedelta(seconds=self.edit_cutoff_after_week_s)
+
+    @property
+    def review_deadline_after_week(self) -> timedelta:
+        return timedelta(seconds=self.review_deadline_after_week_s)
+
+    @property
+    def response_window(self) -> timedelta:
+        return timedelta(seconds=self.response_window_s)
+
+    @property
+    def security_period(self) -> timedelta:
+        return timedelta(seconds=self.security_period_s)
 
 
-DEFAULT_POLICY = Policy()
+DEFAULT_POLICY = DeadlinePolicy()
 
 
 def as_utc(at: datetime, *, what: str = "time") -> datetime:
@@ -71,12 +92,12 @@ def slot_end(at: datetime, slot_length: timedelta = SLOT) -> datetime:
     return slot_start(at, slot_length) + slot_length
 
 
-def edit_cutoff(at: datetime, policy: Policy = DEFAULT_POLICY) -> datetime:
+def edit_cutoff(at: datetime, policy: DeadlinePolicy = DEFAULT_POLICY) -> datetime:
     """Until when captures and manual time of ``at``'s week may still be added or deleted."""
     return week_end(at) + policy.edit_cutoff_after_week
 
 
-def review_deadline(at: datetime, policy: Policy = DEFAULT_POLICY) -> datetime:
+def review_deadline(at: datetime, policy: DeadlinePolicy = DEFAULT_POLICY) -> datetime:
     """When the review window of ``at``'s week closes and silence becomes approval."""
     return week_end(at) + policy.review_deadline_after_week
 
@@ -102,13 +123,18 @@ def parse_week(value: str | date | datetime) -> datetime:
                 day = date.fromisoformat(text)
         except ValueError:
             raise InvalidInput(
-                f"week {value!r} is not a date: use the Monday as YYYY-MM-DD (e.g. 2026-11-23) or 2026-W48"
+                f"week {value!r} is not a date: use the Monday as YYYY-MM-DD (e.g. 2026-11-23) or 2026-W48",
+                "week_invalid",
             ) from None
     if not (FIRST_WEEK <= day <= LAST_WEEK):
-        raise InvalidInput(f"week {day.isoformat()} is out of range: weeks from {FIRST_WEEK} to {LAST_WEEK}")
+        raise InvalidInput(
+            f"week {day.isoformat()} is out of range: weeks from {FIRST_WEEK} to {LAST_WEEK}", "week_invalid"
+        )
     if day.weekday() != 0:
         monday = day - timedelta(days=day.weekday())
-        raise InvalidInput(f"week {day.isoformat()} is not a Monday: weeks start on Monday, e.g. {monday}")
+        raise InvalidInput(
+            f"week {day.isoformat()} is not a Monday: weeks start on Monday, e.g. {monday}", "week_invalid"
+        )
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 

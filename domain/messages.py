@@ -1,4 +1,4 @@
-"""Inputs and results of the workflows, their updates and activities (one type per message, STYLE.md).
+"""Inputs and results of the workflows, their updates and activities (one type per message; docs/design.md, "Workflows").
 
 Pydantic models carried by Temporal's pydantic data converter; only ``domain`` types, never table rows.
 New fields get defaults, so histories written before them still replay.
@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from domain.calendar import DeadlinePolicy
 from domain.timesheet import Timesheet, WorkViewInterval
 
 Role = Literal["provider", "client", "support", "admin"]
@@ -48,18 +49,6 @@ class ContractTermsInput(BaseModel):
     manual_allowed: bool
     work_view_on: bool
     accepted_at: datetime
-
-
-class DeadlinePolicy(BaseModel):
-    """The deployment's calendar, in seconds, handed to workflows so they stay deterministic."""
-
-    edit_cutoff_after_week_s: int = 12 * 3600
-    review_deadline_after_week_s: int = 5 * 86400
-    response_window_s: int = 3 * 86400
-    security_period_s: int = 5 * 86400
-    # Monday herd: the freeze and the charge of each contract-week are spread over this many seconds
-    # after their moment (by a hash of the contract id). No deadline a user sees moves.
-    spread_s: int = 0
 
 
 class ContractState(BaseModel):

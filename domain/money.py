@@ -31,18 +31,22 @@ def amount_for_minutes(minutes: int, rate_cents_per_hour: int) -> int:
 def check_cents(value: int, *, what: str = "amount", allow_zero: bool = True) -> int:
     """``value`` if it is a whole, non-negative number of cents within the documented range."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{what} must be a whole number of cents, e.g. 2550 for 25.50")
+        raise InvalidInput(f"{what} must be a whole number of cents, e.g. 2550 for 25.50", "amount_invalid")
     if value < 0 or (value == 0 and not allow_zero):
-        raise InvalidInput(f"{what} must be {'zero or more' if allow_zero else 'more than zero'} cents")
+        raise InvalidInput(
+            f"{what} must be {'zero or more' if allow_zero else 'more than zero'} cents", "amount_invalid"
+        )
     if value > MAX_CENTS:
-        raise InvalidInput(f"{what} is over the limit of {MAX_CENTS} cents")
+        raise InvalidInput(f"{what} is over the limit of {MAX_CENTS} cents", "amount_invalid")
     return value
 
 
 def check_currency(code: str) -> str:
     """An upper-case three-letter ISO 4217 code."""
     if not isinstance(code, str) or not _CURRENCY.match(code.strip().upper()):
-        raise InvalidInput(f"currency {code!r} is not an ISO 4217 code such as USD or EUR")
+        raise InvalidInput(
+            f"currency {code!r} is not an ISO 4217 code such as USD or EUR", "currency_invalid"
+        )
     return code.strip().upper()
 
 

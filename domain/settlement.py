@@ -40,31 +40,37 @@ def rule_resolution(entry: TimesheetEntry) -> str:
 def check_disputable(timesheet: Timesheet, entry_ids: list[str]) -> list[str]:
     """The disputed entries, each in the snapshot and billed; refused otherwise with what to fix."""
     if not entry_ids:
-        raise InvalidInput("choose at least one entry to dispute")
+        raise InvalidInput("choose at least one entry to dispute", "dispute_invalid")
     if len(set(entry_ids)) != len(entry_ids):
-        raise InvalidInput("an entry is named twice in the dispute")
+        raise InvalidInput("an entry is named twice in the dispute", "dispute_invalid")
     for entry_id in entry_ids:
         entry = timesheet.entry(entry_id)
         if entry is None:
-            raise InvalidInput(f"entry {entry_id} is not in this week's timesheet")
+            raise InvalidInput(f"entry {entry_id} is not in this week's timesheet", "dispute_invalid")
         if entry.billable_minutes == 0:
-            raise InvalidInput(f"entry {entry_id} is not billed (over the weekly limit): nothing to dispute")
+            raise InvalidInput(
+                f"entry {entry_id} is not billed (over the weekly limit): nothing to dispute",
+                "dispute_invalid",
+            )
     return entry_ids
 
 
 def check_resolutions(timesheet: Timesheet, disputed: list[str], resolutions: dict[str, str]) -> None:
     unknown = set(resolutions) - set(disputed)
     if unknown:
-        raise InvalidInput(f"entries {sorted(unknown)} are not disputed")
+        raise InvalidInput(f"entries {sorted(unknown)} are not disputed", "resolution_invalid")
     for entry_id, side in resolutions.items():
         if side not in ("provider", "client"):
-            raise InvalidInput(f"resolution for {entry_id} must be 'provider' or 'client'")
+            raise InvalidInput(
+                f"resolution for {entry_id} must be 'provider' or 'client'", "resolution_invalid"
+            )
         entry = timesheet.entry(entry_id)
         if side == "provider" and entry is not None and rule_resolution(entry) == "client":
             reasons = ", ".join(entry.not_guaranteed_because) or "not documented"
             raise InvalidInput(
                 f"entry {entry_id} is not documented time that meets the rules ({reasons}): "
-                "the rules refund it to the client"
+                "the rules refund it to the client",
+                "resolution_invalid",
             )
 
 

@@ -1,6 +1,6 @@
 """Timesheet arithmetic: a week's captures, tracked slots and manual time to billable and guaranteed time.
 
-The rules (DESIGN.md, "Domain rules"):
+The rules (docs/design.md, "Domain rules"):
 - a *documented slot* has a screenshot captured inside it while Work View was on; it bills 12 minutes;
   two captures in one slot count once, with a memo if either has one;
 - a *tracked slot* (Work View off, no image) bills 12 minutes and is never guaranteed;
@@ -243,18 +243,25 @@ def check_manual_entry(
 ) -> tuple[datetime, datetime]:
     """Validate a new manual entry; returns it in UTC or raises :class:`InvalidInput` saying what to fix."""
     if not terms.manual_allowed:
-        raise InvalidInput("this contract does not allow manual time; ask the client to allow it")
+        raise InvalidInput(
+            "this contract does not allow manual time; ask the client to allow it", "manual_not_allowed"
+        )
     start, end = as_utc(start, what="start"), as_utc(end, what="end")
     if start.second or start.microsecond or end.second or end.microsecond:
-        raise InvalidInput("manual time is in whole minutes: start and end must have zero seconds")
+        raise InvalidInput(
+            "manual time is in whole minutes: start and end must have zero seconds", "time_invalid"
+        )
     if end <= start:
-        raise InvalidInput("manual time must end after it starts")
+        raise InvalidInput("manual time must end after it starts", "time_invalid")
     if week_start(start) != week_start(end - timedelta(microseconds=1)):
-        raise InvalidInput("manual time may not cross a week boundary (Monday 00:00 UTC): split it in two")
+        raise InvalidInput(
+            "manual time may not cross a week boundary (Monday 00:00 UTC): split it in two", "time_invalid"
+        )
     for slot in documented_slots:
         if start < slot + SLOT and slot < end:
             raise InvalidInput(
                 f"manual time overlaps the documented slot at {slot:%Y-%m-%d %H:%M} UTC: "
-                "shorten it so it does not cover screenshot time"
+                "shorten it so it does not cover screenshot time",
+                "manual_overlap",
             )
     return start, end

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
-from domain.calendar import Policy, as_utc, edit_cutoff, slot_start, week_end, week_label, week_start
+from domain.calendar import DeadlinePolicy, as_utc, edit_cutoff, slot_start, week_end, week_label, week_start
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.timesheet import (
     CaptureFact,
@@ -59,7 +59,7 @@ class IngestLimits:
     max_monitors: int
     max_memo_chars: int
     max_clock_skew: timedelta
-    policy: Policy
+    policy: DeadlinePolicy
 
 
 # Explicit embeddings and overrides (LRE, RLE, PDF, LRO, RLO): they make text display in another order
@@ -73,14 +73,17 @@ def clean_memo(memo: str, max_chars: int) -> str:
     and bidirectional overrides are refused, as is a memo over the documented limit."""
     memo = unicodedata.normalize("NFC", memo or "")
     if len(memo) > max_chars:
-        raise InvalidInput(f"memo is {len(memo)} characters; the limit is {max_chars}")
+        raise InvalidInput(f"memo is {len(memo)} characters; the limit is {max_chars}", "memo_too_long")
     for char in memo:
         if unicodedata.category(char) == "Cc" and char not in "\t\n":
-            raise InvalidInput(f"memo contains the control character U+{ord(char):04X}: remove it")
+            raise InvalidInput(
+                f"memo contains the control character U+{ord(char):04X}: remove it", "memo_invalid_character"
+            )
         if char in BIDI_OVERRIDES:
             raise InvalidInput(
                 f"memo contains the bidirectional override U+{ord(char):04X}, which makes text display "
-                "in another order than it is written: remove it (direction marks U+200E/U+200F are fine)"
+                "in another order than it is written: remove it (direction marks U+200E/U+200F are fine)",
+                "memo_invalid_character",
             )
     return memo.strip()
 
@@ -92,7 +95,8 @@ def _utc(at: datetime, what: str) -> datetime:
         return as_utc(at, what=what)
     except OverflowError:
         raise InvalidInput(
-            f"{what} {at.isoformat()} is out of range: send a time near now, with its UTC offset"
+            f"{what} {at.isoformat()} is out of range: send a time near now, with its UTC offset",
+            "time_invalid",
         ) from None
 
 
@@ -102,26 +106,29 @@ def _check_window(
     at: datetime,
     now: datetime,
     skew: timedelta,
-    policy: Policy,
+    policy: DeadlinePolicy,
     what: str = "captured_at",
 ) -> None:
     if contract.status not in ("active", "ended") or contract.accepted_at is None:
         raise Conflict(
-            f"the contract is {contract.status}: captures are accepted once the provider accepts it"
+            f"the contract is {contract.status}: captures are accepted once the provider accepts it",
+            "contract_not_active",
         )
     if at > now + skew:
         raise InvalidInput(
             f"{what} {at.isoformat()} is in the future: check this computer's clock (allowed skew "
-            f"{int(skew.total_seconds())} s)"
+            f"{int(skew.total_seconds())} s)",
+            "time_in_future",
         )
     if at < slot_start(contract.accepted_at):
-        raise InvalidInput(f"{what} {at.isoformat()} is before the contract started")
+        raise InvalidInput(f"{what} {at.isoformat()} is before the contract started", "outside_contract")
     if contract.ended_at is not None and at >= contract.ended_at:
-        raise InvalidInput(f"{what} {at.isoformat()} is after the contract ended")
+        raise InvalidInput(f"{what} {at.isoformat()} is after the contract ended", "outside_contract")
     cutoff = edit_cutoff(at, policy)
     if now >= cutoff:
         raise Conflict(
-            f"the week of {week_label(at)} was submitted at {cutoff.isoformat()}: captures for it are no longer accepted"
+            f"the week of {week_label(at)} was submitted at {cutoff.isoformat()}: captures for it are no longer accepted",
+            "edit_window_closed",
         )
 
 
@@ -140,15 +147,20 @@ def ingest_capture(
     now = as_utc(now or utcnow())
     contract = visible_contract(session=session, user=user, contract_id=contract_id)
     if contract.provider_id != user.id:
-        raise Forbidden("only the contract's provider uploads captures")
+        raise Forbidden("only the contract's provider uploads captures", "not_a_party")
     at = _utc(meta.captured_at, "captured_at")
     memo = clean_memo(meta.memo, limits.max_memo_chars)
     if meta.kind == "tracked" and images:
-        raise InvalidInput("a tracked slot carries no image: send kind=screenshot with images, or no images")
+        raise InvalidInput(
+            "a tracked slot carries no image: send kind=screenshot with images, or no images",
+            "too_many_images",
+        )
     if meta.kind == "screenshot" and not images:
-        raise InvalidInput("a screenshot needs at least one image part named `images`")
+        raise InvalidInput("a screenshot needs at least one image part named `images`", "too_many_images")
     if len(images) > limits.max_monitors:
-        raise InvalidInput(f"{len(images)} images; the limit is {limits.max_monitors} monitors")
+        raise InvalidInput(
+            f"{len(images)} images; the limit is {limits.max_monitors} monitors", "too_many_images"
+        )
     checked = [
         check_image(
             data,
@@ -169,7 +181,8 @@ def ingest_capture(
     if meta.kind == "screenshot" and not terms_of(session=session, contract=contract).work_view_on(at):
         raise Conflict(
             f"Work View was off at {at.isoformat()}: no screenshots are taken then; send the slot as "
-            "kind=tracked with no image"
+            "kind=tracked with no image",
+            "work_view_off",
         )
 
     week = week_start(at)
@@ -239,10 +252,13 @@ def ingest_capture(
 def _same_capture(existing: Capture, contract: Contract, meta: CaptureMeta, digests: list[str]) -> Capture:
     if existing.contract_id != contract.id or existing.kind != meta.kind or existing.sha256 != digests:
         raise Conflict(
-            f"capture {meta.capture_id} was already uploaded with other content: use a new capture id"
+            f"capture {meta.capture_id} was already uploaded with other content: use a new capture id",
+            "capture_conflict",
         )
     if existing.deleted_at is not None:
-        raise Conflict(f"capture {meta.capture_id} was deleted; it cannot be uploaded again")
+        raise Conflict(
+            f"capture {meta.capture_id} was deleted; it cannot be uploaded again", "capture_deleted"
+        )
     return existing
 
 
@@ -257,16 +273,16 @@ def _remove(store: ObjectStore, keys: list[str]) -> None:
 def get_capture(*, session: Session, user: User, capture_id: uuid.UUID) -> tuple[Capture, Contract]:
     capture = session.get(Capture, capture_id)
     if capture is None:
-        raise NotFound(f"no capture {capture_id}")
+        raise NotFound(f"no capture {capture_id}", "capture_not_found")
     try:
         contract = visible_contract(session=session, user=user, contract_id=capture.contract_id)
     except NotFound:
-        raise NotFound(f"no capture {capture_id}") from None
+        raise NotFound(f"no capture {capture_id}", "capture_not_found") from None
     return capture, contract
 
 
 def week_locked(
-    *, session: Session, contract_id: uuid.UUID, at: datetime, policy: Policy, now: datetime
+    *, session: Session, contract_id: uuid.UUID, at: datetime, policy: DeadlinePolicy, now: datetime
 ) -> bool:
     """True once the week's edit cutoff has passed or its snapshot exists."""
     if now >= edit_cutoff(at, policy):
@@ -280,19 +296,20 @@ def week_locked(
 
 
 def delete_capture(
-    *, session: Session, store: ObjectStore, user: User, capture_id: uuid.UUID, policy: Policy,
+    *, session: Session, store: ObjectStore, user: User, capture_id: uuid.UUID, policy: DeadlinePolicy,
     now: datetime | None = None,
 ) -> Capture:  # fmt: skip
     """Deleting a capture before submission removes its slot; afterwards it is refused (409)."""
     now = as_utc(now or utcnow())
     capture, contract = get_capture(session=session, user=user, capture_id=capture_id)
     if contract.provider_id != user.id:
-        raise Forbidden("only the contract's provider can delete a capture")
+        raise Forbidden("only the contract's provider can delete a capture", "not_a_party")
     if capture.deleted_at is not None:
         return capture
     if week_locked(session=session, contract_id=contract.id, at=capture.captured_at, policy=policy, now=now):
         raise Conflict(
-            f"the week of {week_label(capture.week_start)} has been submitted: its captures can no longer be deleted"
+            f"the week of {week_label(capture.week_start)} has been submitted: its captures can no longer be deleted",
+            "edit_window_closed",
         )
     keys = [*capture.image_keys, *([capture.thumbnail_key] if capture.thumbnail_key else [])]
     capture.deleted_at = now
@@ -313,12 +330,12 @@ def list_captures(
 
 def add_manual(
     *, session: Session, user: User, contract_id: uuid.UUID, start: datetime, end: datetime, memo: str,
-    policy: Policy, max_memo_chars: int = 2000, now: datetime | None = None,
+    policy: DeadlinePolicy, max_memo_chars: int = 2000, now: datetime | None = None,
 ) -> ManualEntry:  # fmt: skip
     now = as_utc(now or utcnow())
     contract = visible_contract(session=session, user=user, contract_id=contract_id, lock=True)
     if contract.provider_id != user.id:
-        raise Forbidden("only the contract's provider adds manual time")
+        raise Forbidden("only the contract's provider adds manual time", "not_a_party")
     memo = clean_memo(memo, max_memo_chars)
     terms = terms_of(session=session, contract=contract)
     start_utc, end_utc = _utc(start, "start"), _utc(end, "end")
@@ -331,15 +348,17 @@ def add_manual(
     start_utc, end_utc = check_manual_entry(terms, start_utc, end_utc, documented)
     _check_window(contract=contract, at=start_utc, now=now, skew=MANUAL_SKEW, policy=policy, what="start")
     if end_utc > now + MANUAL_SKEW:
-        raise InvalidInput("manual time cannot end in the future")
+        raise InvalidInput("manual time cannot end in the future", "time_in_future")
     if week_locked(session=session, contract_id=contract.id, at=start_utc, policy=policy, now=now):
         raise Conflict(
-            f"the week of {week_label(week)} has been submitted: manual time can no longer be added"
+            f"the week of {week_label(week)} has been submitted: manual time can no longer be added",
+            "edit_window_closed",
         )
     for other in list_manual(session=session, contract_id=contract.id, week=week):
         if start_utc < other.end and other.start < end_utc:
             raise InvalidInput(
-                "manual time overlaps another manual entry of yours: adjust or delete that one first"
+                "manual time overlaps another manual entry of yours: adjust or delete that one first",
+                "manual_overlap",
             )
     entry = ManualEntry(contract_id=contract.id, week_start=week, start=start_utc, end=end_utc, memo=memo)
     session.add(entry)
@@ -348,7 +367,7 @@ def add_manual(
 
 
 def delete_manual(
-    *, session: Session, user: User, entry_id: uuid.UUID, policy: Policy, now: datetime | None = None
+    *, session: Session, user: User, entry_id: uuid.UUID, policy: DeadlinePolicy, now: datetime | None = None
 ) -> ManualEntry:
     now = as_utc(now or utcnow())
     entry = session.get(ManualEntry, entry_id)
@@ -359,10 +378,12 @@ def delete_manual(
     except NotFound:  # as for a capture: a stranger learns nothing, not even the contract's id
         raise NotFound(f"no manual entry {entry_id}") from None
     if contract.provider_id != user.id:
-        raise Forbidden("only the contract's provider deletes manual time")
+        raise Forbidden("only the contract's provider deletes manual time", "not_a_party")
     if entry.deleted_at is None:
         if week_locked(session=session, contract_id=contract.id, at=entry.start, policy=policy, now=now):
-            raise Conflict("the week has been submitted: its manual time can no longer be deleted")
+            raise Conflict(
+                "the week has been submitted: its manual time can no longer be deleted", "edit_window_closed"
+            )
         entry.deleted_at = now
         session.add(entry)
         session.flush()
@@ -402,7 +423,9 @@ def week_timesheet(
     try:
         week_end(week)
     except OverflowError:  # the last week of the year 9999 ends outside the calendar
-        raise InvalidInput(f"the week of {week:%Y-%m-%d} is out of range: ask for a week near now") from None
+        raise InvalidInput(
+            f"the week of {week:%Y-%m-%d} is out of range: ask for a week near now", "week_invalid"
+        ) from None
     connection = driver_connection(db)
     params = {"contract": contract_id, "week": week_start(week)}
     contract = connection.execute(_TERMS, params).fetchone()

@@ -28,16 +28,18 @@ def create_offer(
     work_view: bool,
 ) -> Contract:
     if client.role != "client":
-        raise Forbidden("only clients make contract offers")
+        raise Forbidden("only clients make contract offers", "role_required")
     provider = session.get(User, provider_id)
     if provider is None or provider.role != "provider" or provider.disabled_at is not None:
-        raise InvalidInput(f"provider {provider_id} is not a provider on this platform: check the id")
+        raise InvalidInput(
+            f"provider {provider_id} is not a provider on this platform: check the id", "provider_unknown"
+        )
     title = (title or "").strip()
     if not title or len(title) > 200:
         raise InvalidInput("title must be 1 to 200 characters")
     check_cents(rate_cents, what="rate_cents")
     if not isinstance(weekly_limit_hours, int) or not 1 <= weekly_limit_hours <= 168:
-        raise InvalidInput("weekly_limit_hours must be a whole number from 1 to 168")
+        raise InvalidInput("weekly_limit_hours must be a whole number from 1 to 168", "weekly_limit_invalid")
     contract = Contract(
         client_id=client.id,
         provider_id=provider.id,
@@ -61,7 +63,7 @@ def visible_contract(*, session: Session, user: User, contract_id: uuid.UUID, lo
         query = query.with_for_update()
     contract = session.exec(query).first()
     if contract is None or not can_see(user, contract):
-        raise NotFound(f"no contract {contract_id} that you are a party to")
+        raise NotFound(f"no contract {contract_id} that you are a party to", "contract_not_found")
     return contract
 
 
@@ -84,11 +86,14 @@ def list_contracts(
 
 def accept(*, session: Session, provider: User, contract: Contract, now: datetime | None = None) -> Contract:
     if contract.provider_id != provider.id:
-        raise Forbidden("only the contract's provider can accept it")
+        raise Forbidden("only the contract's provider can accept it", "not_a_party")
     if contract.status == "active":
         return contract
     if contract.status != "offered":
-        raise Conflict(f"the contract is {contract.status}; only an offered contract can be accepted")
+        raise Conflict(
+            f"the contract is {contract.status}; only an offered contract can be accepted",
+            "contract_not_active",
+        )
     now = as_utc(now or utcnow())
     contract.status = "active"
     contract.accepted_at = now
@@ -111,7 +116,10 @@ def work_view_on(*, session: Session, contract_id: uuid.UUID, at: datetime) -> b
 def set_work_view(*, session: Session, contract: Contract, on: bool, now: datetime | None = None) -> datetime:
     """Turn Work View on or off from the next slot; returns when the change takes effect."""
     if contract.status != "active":
-        raise Conflict(f"the contract is {contract.status}: Work View can only change on an active contract")
+        raise Conflict(
+            f"the contract is {contract.status}: Work View can only change on an active contract",
+            "contract_not_active",
+        )
     effective = slot_end(as_utc(now or utcnow()))
     rows = intervals(session=session, contract_id=contract.id)
     open_row = next((r for r in rows if r.end is None), None)
@@ -131,7 +139,7 @@ def end_contract(*, session: Session, contract: Contract, now: datetime | None =
     if contract.status == "ended":
         return contract
     if contract.status not in ("active", "offered"):
-        raise Conflict(f"the contract is {contract.status} and cannot be ended")
+        raise Conflict(f"the contract is {contract.status} and cannot be ended", "contract_not_active")
     now = as_utc(now or utcnow())
     contract.status = "ended" if contract.status == "active" else "declined"
     contract.ended_at = now

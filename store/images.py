@@ -31,9 +31,12 @@ def check_image(
     """The image if it is a whole WebP, PNG or JPEG within the limits; else a 413/422 saying why."""
     what = f"image {index + 1}"
     if len(data) == 0:
-        raise InvalidInput(f"{what} is empty")
+        raise InvalidInput(f"{what} is empty", "image_invalid")
     if len(data) > max_bytes:
-        raise TooLarge(f"{what} is {len(data)} bytes; the limit is {max_bytes} bytes per monitor image")
+        raise TooLarge(
+            f"{what} is {len(data)} bytes; the limit is {max_bytes} bytes per monitor image",
+            "image_too_large",
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -41,21 +44,30 @@ def check_image(
                 fmt = probe.format or ""
                 width, height = probe.size
                 if fmt not in FORMATS:
-                    raise InvalidInput(f"{what} is {fmt or 'not an image'}; send WebP, PNG or JPEG")
+                    raise InvalidInput(
+                        f"{what} is {fmt or 'not an image'}; send WebP, PNG or JPEG", "image_invalid"
+                    )
                 # The header's size is checked before any pixel is decoded: a bomb never expands.
                 if width <= 0 or height <= 0 or width * height > max_pixels:
-                    raise TooLarge(f"{what} is {width}x{height} pixels; the limit is {max_pixels} pixels")
+                    raise TooLarge(
+                        f"{what} is {width}x{height} pixels; the limit is {max_pixels} pixels",
+                        "image_too_large",
+                    )
                 probe.load()  # a truncated or corrupt file fails here
                 # The frame is decoded once: the thumbnail comes from the same pixels.
                 thumb = _thumbnail_of(probe) if make_thumbnail else None
     except (InvalidInput, TooLarge):
         raise
     except UnidentifiedImageError:
-        raise InvalidInput(f"{what} is not an image; send WebP, PNG or JPEG") from None
+        raise InvalidInput(f"{what} is not an image; send WebP, PNG or JPEG", "image_invalid") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise TooLarge(f"{what} decompresses to too many pixels (a decompression bomb?)") from None
+        raise TooLarge(
+            f"{what} decompresses to too many pixels (a decompression bomb?)", "image_too_large"
+        ) from None
     except Exception:
-        raise InvalidInput(f"{what} is truncated or corrupt: send a whole WebP, PNG or JPEG file") from None
+        raise InvalidInput(
+            f"{what} is truncated or corrupt: send a whole WebP, PNG or JPEG file", "image_invalid"
+        ) from None
     extension, content_type = FORMATS[fmt]
     return CheckedImage(data, fmt, extension, content_type, width, height, thumb)
 

@@ -112,7 +112,7 @@ def transfer(
     terms is a bug in the caller and is refused."""
     check_cents(amount_cents, what="amount", allow_zero=False)
     if source.currency != target.currency:
-        raise Conflict(f"cannot move {source.currency} into a {target.currency} account")
+        raise Conflict(f"cannot move {source.currency} into a {target.currency} account", "ledger_conflict")
     row = driver_connection(session).execute(
         _INSERT_TRANSFER,
         {
@@ -124,7 +124,9 @@ def transfer(
     found = Transfer(*row) if row is not None else find_transfer(session=session, key=key)
     assert found is not None  # inserted now, or by an earlier attempt: the key is unique
     if (found.from_account, found.to_account, found.amount_cents) != (source.id, target.id, amount_cents):
-        raise Conflict(f"transfer {key} exists with other terms ({found.amount_cents} cents)")
+        raise Conflict(
+            f"transfer {key} exists with other terms ({found.amount_cents} cents)", "ledger_conflict"
+        )
     return found
 
 

@@ -2,7 +2,7 @@
 non-negative cents, one snapshot per contract-week, one capture per capture id, one transfer per
 idempotency key.
 
-Model ladder (STYLE.md): table models here; the API's ``...Public`` models live with the routes, so
+Model ladder (docs/design.md, "API"): table models here; the API's ``...Public`` models live with the routes, so
 internal fields (token hashes, object keys) never leak into responses.
 """
 

@@ -7,14 +7,13 @@ without the prefix, as most hosting platforms set them that way.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.calendar import Policy
+from domain.calendar import DeadlinePolicy
 
 # A real deployment (compose, Kubernetes) must set these: the embedded defaults only suit one machine.
 REQUIRED_IN_PRODUCTION = (
@@ -130,12 +129,13 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def policy(self) -> Policy:
-        return Policy(
-            edit_cutoff_after_week=timedelta(hours=self.edit_cutoff_hours),
-            review_deadline_after_week=timedelta(days=self.review_days),
-            response_window=timedelta(days=self.response_days),
-            security_period=timedelta(days=self.security_days),
+    def policy(self) -> DeadlinePolicy:
+        return DeadlinePolicy(
+            edit_cutoff_after_week_s=self.edit_cutoff_hours * 3600,
+            review_deadline_after_week_s=self.review_days * 86400,
+            response_window_s=self.response_days * 86400,
+            security_period_s=self.security_days * 86400,
+            spread_s=self.settlement_spread_seconds,
         )
 
     @property

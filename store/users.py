@@ -86,18 +86,20 @@ def issue_token(
 def authenticate(*, session: Session, secret: str, kind: str | None = None) -> tuple[User, ApiToken]:
     """The user a token belongs to; raises Unauthorized for a missing, unknown, revoked or expired one."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
-        raise Unauthorized("a valid bearer token is required: send `Authorization: Bearer wp_...`")
+        raise Unauthorized(
+            "a valid bearer token is required: send `Authorization: Bearer wp_...`", "token_missing"
+        )
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(secret))).first()
     now = utcnow()
     if row is None or (kind is not None and row.kind != kind):
-        raise Unauthorized("this token is not known: ask an admin for a new one")
+        raise Unauthorized("this token is not known: ask an admin for a new one", "token_unknown")
     if row.revoked_at is not None:
-        raise Unauthorized("this token was revoked: ask an admin for a new one")
+        raise Unauthorized("this token was revoked: ask an admin for a new one", "token_revoked")
     if row.expires_at <= now:
-        raise Unauthorized("this token has expired: ask an admin for a new one")
+        raise Unauthorized("this token has expired: ask an admin for a new one", "token_expired")
     user = session.get(User, row.user_id)
     if user is None or user.disabled_at is not None:
-        raise Unauthorized("this account is disabled")
+        raise Unauthorized("this account is disabled", "account_disabled")
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         row.last_used_at = now  # throttled: not a write on every request
         session.add(row)

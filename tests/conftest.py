@@ -12,7 +12,6 @@ from deploy.stack import EmbeddedStack
 from tests.harness import RunningStack, drop_database, local_postgres_url, stack_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ROOT.parent / "shared" / "scenarios" / "timesheets.json"
 ARTIFACTS = ROOT / "test-artifacts"
 
 

@@ -1,4 +1,4 @@
-"""Search attributes support staff query by (DESIGN.md). No personal data in them: ids and states only."""
+"""Search attributes support staff query by (docs/design.md). No personal data in them: ids and states only."""
 
 from __future__ import annotations
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.activities import NOTIFY, RECORD_CONTRACT, RECORD_WORK_VIEW, ActivitySpec
     from domain.calendar import WEEK, slot_end, slot_start, week_start
     from domain.messages import (
         TIMESHEET_SHAPE,
@@ -36,9 +37,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.timesheet import WorkViewInterval
     from workflows.attributes import CLIENT_ID, CONTRACT_ID, PROVIDER_ID, TIMESHEET_STATUS, WEEK_START
-    from workflows.timesheet import RETRY, TimesheetWorkflow, reject, timesheet_workflow_id
+    from workflows.calls import call
+    from workflows.refusals import reject
+    from workflows.timesheet import TimesheetWorkflow, timesheet_workflow_id
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
+In = TypeVar("In")
 
 
 def contract_workflow_id(contract_id: str) -> str:
@@ -81,10 +85,8 @@ class ContractWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self.state)
 
-    async def _activity(self, name: str, arg: object) -> None:
-        await workflow.execute_activity(
-            name, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY
-        )
+    async def _activity(self, spec: ActivitySpec[In, Any], arg: In) -> None:
+        await call(spec, arg, start_to_close=ACTIVITY_TIMEOUT)
 
     def _woken_since(self, seen: int) -> Callable[[], bool]:
         return lambda: self.wake != seen
@@ -130,7 +132,7 @@ class ContractWorkflow:
         self.state.terms.weekly_limit_hours = self.state.next_weekly_limit_hours
         self.state.next_weekly_limit_hours = None
         await self._activity(
-            "record_contract",
+            RECORD_CONTRACT,
             ContractRecord(
                 contract_id=self.state.terms.contract_id,
                 weekly_limit_hours=self.state.terms.weekly_limit_hours,
@@ -140,7 +142,7 @@ class ContractWorkflow:
 
     async def _record_work_view(self) -> None:
         await self._activity(
-            "record_work_view",
+            RECORD_WORK_VIEW,
             WorkViewRecord(contract_id=self.state.terms.contract_id, intervals=self.state.work_view),
         )
 
@@ -180,16 +182,16 @@ class ContractWorkflow:
             weekly_limit_hours=self.state.terms.weekly_limit_hours,
             next_weekly_limit_hours=change.weekly_limit_hours,
         )
-        await self._activity("record_contract", record)
+        await self._activity(RECORD_CONTRACT, record)
         return record
 
     @change_weekly_limit.validator
     def _check_limit(self, change: WeeklyLimitChange) -> None:
         if change.actor.role != "client" or change.actor.user_id != self.state.terms.client_id:
-            raise reject("only the contract's client changes the weekly limit", "Forbidden")
+            raise reject("only the contract's client changes the weekly limit", "not_a_party")
         self._check_active()
         if not 1 <= change.weekly_limit_hours <= 168:
-            raise reject("weekly_limit_hours must be from 1 to 168", "InvalidInput")
+            raise reject("weekly_limit_hours must be from 1 to 168", "weekly_limit_invalid")
 
     @workflow.update
     async def end_contract(self, request: EndContract) -> ContractRecord:
@@ -204,11 +206,11 @@ class ContractWorkflow:
                     interval.end = now
         self.wake += 1
         record = ContractRecord(contract_id=self.state.terms.contract_id, ended_at=now)
-        await self._activity("record_contract", record)
+        await self._activity(RECORD_CONTRACT, record)
         await self._record_work_view()
         terms = self.state.terms
         await self._activity(
-            "notify",
+            NOTIFY,
             Notify(
                 kind="contract_ended",
                 recipient_ids=[terms.client_id, terms.provider_id],
@@ -231,8 +233,8 @@ class ContractWorkflow:
     def _check_party(self, user_id: str, role: str) -> None:
         terms = self.state.terms
         if user_id not in (terms.client_id, terms.provider_id) and role not in ("support", "admin"):
-            raise reject("only the contract's client or provider can do this", "Forbidden")
+            raise reject("only the contract's client or provider can do this", "not_a_party")
 
     def _check_active(self) -> None:
         if self.state.status != "active":
-            raise ApplicationError("the contract has ended", type="Conflict", non_retryable=True)
+            raise reject("the contract has ended", "contract_not_active")

@@ -15,6 +15,7 @@ Hazards:
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.client import (
@@ -32,7 +33,13 @@ from temporalio.client import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from activities.retention import (
+    from domain.activities import (
+        PURGE_DELETED_CAPTURES,
+        PURGE_SETTLED_IMAGES,
+        SWEEP_ORPHAN_OBJECTS,
+        ActivitySpec,
+    )
+    from domain.retention import (
         BatchResult,
         DeletedBatch,
         OrphanPage,
@@ -41,7 +48,9 @@ with workflow.unsafe.imports_passed_through():
         RetentionSweep,
         SettledBatch,
     )
-    from workflows.timesheet import RETRY
+    from workflows.calls import call
+
+Batch = TypeVar("Batch", SettledBatch, DeletedBatch, OrphanPage)
 
 SCHEDULE_ID = "retention-daily"
 WORKFLOW_ID = "retention"  # the schedule appends the time of each run
@@ -71,7 +80,7 @@ class RetentionWorkflow:
             if sweep.phase == "settled":
                 limit = request.batch_size
                 result = await self._batch(
-                    "purge_settled_images",
+                    PURGE_SETTLED_IMAGES,
                     SettledBatch(settled_before=report.settled_before, limit=limit),
                     request,
                 )
@@ -80,7 +89,7 @@ class RetentionWorkflow:
                     sweep.phase = "deleted"
             elif sweep.phase == "deleted":
                 limit = request.batch_size
-                result = await self._batch("purge_deleted_captures", DeletedBatch(limit=limit), request)
+                result = await self._batch(PURGE_DELETED_CAPTURES, DeletedBatch(limit=limit), request)
                 report.deleted_captures_cleaned += result.captures
                 if result.seen < limit:
                     sweep.phase = "orphans"
@@ -89,7 +98,7 @@ class RetentionWorkflow:
                 page = OrphanPage(
                     modified_before=report.orphans_before, start_after=sweep.orphan_cursor, limit=limit
                 )
-                result = await self._batch("sweep_orphan_objects", page, request)
+                result = await self._batch(SWEEP_ORPHAN_OBJECTS, page, request)
                 report.orphan_captures += result.captures
                 sweep.orphan_cursor = result.next_start_after
                 if result.seen < limit:
@@ -98,15 +107,13 @@ class RetentionWorkflow:
         return report
 
     async def _batch(
-        self, activity: str, batch: SettledBatch | DeletedBatch | OrphanPage, request: RetentionInput
+        self, spec: ActivitySpec[Batch, BatchResult], batch: Batch, request: RetentionInput
     ) -> BatchResult:
-        return await workflow.execute_activity(
-            activity,
+        return await call(
+            spec,
             batch,
-            result_type=BatchResult,
-            start_to_close_timeout=timedelta(seconds=request.activity_timeout_s),
-            heartbeat_timeout=timedelta(seconds=60),
-            retry_policy=RETRY,
+            start_to_close=timedelta(seconds=request.activity_timeout_s),
+            heartbeat=timedelta(seconds=60),
         )
 
 

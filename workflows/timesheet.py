@@ -14,20 +14,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.activities import (
+        CHARGE_CLIENT,
+        FREEZE_TIMESHEET,
+        GUARANTEE_PAYOUT,
+        NOTIFY,
+        RECORD_TIMESHEET_STATUS,
+        RELEASE_FUNDS,
+        ActivitySpec,
+    )
     from domain.calendar import WEEK
     from domain.errors import DomainError
     from domain.messages import (
         ActionResult,
         Approve,
         ChargeInput,
-        ChargeResult,
         Dispute,
         DisputeState,
         ExtendDeadline,
@@ -42,26 +48,20 @@ with workflow.unsafe.imports_passed_through():
         TimesheetInput,
         TimesheetStatus,
         TimesheetView,
-        TransferResult,
         WeekSettled,
     )
     from domain.settlement import check_disputable, check_resolutions, settle, spread_offset
     from workflows.attributes import DISPUTE_OPEN, TIMESHEET_STATUS
+    from workflows.calls import call
+    from workflows.refusals import reject
 
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
-)
 MAX_REASON = 2000
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
 def timesheet_workflow_id(contract_id: str, week_start: datetime) -> str:
     return f"timesheet-{contract_id}-{week_start:%Y-%m-%d}"
-
-
-def reject(message: str, kind: str = "Conflict") -> ApplicationError:
-    """A validator's refusal; ``kind`` tells the API which status to answer (Conflict 409, InvalidInput 422,
-    Forbidden 403)."""
-    return ApplicationError(message, type=kind, non_retryable=True)
 
 
 @workflow.defn
@@ -92,13 +92,12 @@ class TimesheetWorkflow:
         spread = timedelta(seconds=spread_offset(request.contract_id, request.policy.spread_s))
         await self._sleep_until(self.edit_cutoff + spread)
         self.snapshot = await self._activity(
-            "freeze_timesheet",
+            FREEZE_TIMESHEET,
             FreezeInput(
                 contract_id=request.contract_id,
                 week_start=request.week_start,
                 weekly_limit_hours=request.weekly_limit_hours,
             ),
-            result_type=SnapshotResult,
         )
         timesheet = self.snapshot.timesheet
         if timesheet.amount_cents == 0:
@@ -128,7 +127,7 @@ class TimesheetWorkflow:
         if spread > timedelta(0) or (request.shape < 2 and not workflow.patched("no-timer-for-zero-spread")):
             await workflow.sleep(spread)
         charge = await self._activity(
-            "charge_client",
+            CHARGE_CLIENT,
             ChargeInput(
                 key=f"charge:{request.contract_id}:{request.week_start:%Y-%m-%d}",
                 contract_id=request.contract_id,
@@ -138,7 +137,6 @@ class TimesheetWorkflow:
                 amount_cents=settlement.owed_cents,
                 currency=timesheet.currency,
             ),
-            result_type=ChargeResult,
         )
         if charge.ok:
             self.charged_cents = settlement.owed_cents
@@ -150,7 +148,7 @@ class TimesheetWorkflow:
             )
             if settlement.guaranteed_cents > 0:
                 payout = await self._activity(
-                    "guarantee_payout",
+                    GUARANTEE_PAYOUT,
                     PayoutInput(
                         contract_id=request.contract_id,
                         client_id=request.client_id,
@@ -159,7 +157,6 @@ class TimesheetWorkflow:
                         amount_cents=settlement.guaranteed_cents,
                         currency=timesheet.currency,
                     ),
-                    result_type=TransferResult,
                 )
                 self.guarantee_paid_cents = payout.amount_cents
                 await self._set_status(
@@ -173,7 +170,7 @@ class TimesheetWorkflow:
 
         await workflow.sleep(timedelta(seconds=request.policy.security_period_s))
         released = await self._activity(
-            "release_funds",
+            RELEASE_FUNDS,
             ReleaseInput(
                 key=f"release:{request.contract_id}:{request.week_start:%Y-%m-%d}",
                 contract_id=request.contract_id,
@@ -182,7 +179,6 @@ class TimesheetWorkflow:
                 amount_cents=held,
                 currency=timesheet.currency,
             ),
-            result_type=TransferResult,
         )
         self.released_cents = released.amount_cents
         await self._notify("funds_released", [request.provider_id])
@@ -275,14 +271,14 @@ class TimesheetWorkflow:
         self._check_client(request.actor.user_id, request.actor.role)
         self._check_in_review("dispute")
         if not request.reason.strip():
-            raise reject("say why the hours are disputed (a reason is required)", "InvalidInput")
+            raise reject("say why the hours are disputed (a reason is required)", "dispute_invalid")
         if len(request.reason) > MAX_REASON:
-            raise reject(f"the reason is longer than {MAX_REASON} characters", "InvalidInput")
+            raise reject(f"the reason is longer than {MAX_REASON} characters", "dispute_invalid")
         assert self.snapshot is not None
         try:
             check_disputable(self.snapshot.timesheet, request.entry_ids)
         except DomainError as error:
-            raise reject(error.message, "InvalidInput") from None
+            raise reject(error.message, error.code) from None
 
     @workflow.update
     def respond(self, request: Respond) -> ActionResult:
@@ -296,14 +292,18 @@ class TimesheetWorkflow:
     @respond.validator
     def _check_respond(self, request: Respond) -> None:
         if request.actor.role != "provider" or request.actor.user_id != self.input.provider_id:
-            raise reject("only the contract's provider answers a dispute", "Forbidden")
+            raise reject("only the contract's provider answers a dispute", "not_a_party")
         if self.dispute is None or self.status != "disputed":
-            raise reject(f"there is no dispute waiting for an answer (the timesheet is {self.status})")
+            raise reject(
+                f"there is no dispute waiting for an answer (the timesheet is {self.status})",
+                "no_dispute_waiting",
+            )
         if self.dispute.response is not None:
-            raise reject("the dispute has been answered already")
+            raise reject("the dispute has been answered already", "no_dispute_waiting")
         if workflow.now() >= self.dispute.response_deadline:
             raise reject(
-                f"the response window closed at {self.dispute.response_deadline.isoformat()}: support decides now"
+                f"the response window closed at {self.dispute.response_deadline.isoformat()}: support decides now",
+                "response_window_closed",
             )
 
     @workflow.update
@@ -322,19 +322,21 @@ class TimesheetWorkflow:
     @resolve.validator
     def _check_resolve(self, request: Resolve) -> None:
         if request.actor.role != "support":
-            raise reject("only support staff resolve disputes", "Forbidden")
+            raise reject("only support staff resolve disputes", "role_required")
         if self.dispute is None or self.status != "in_support":
-            raise reject(f"no dispute is waiting for support (the timesheet is {self.status})")
+            raise reject(
+                f"no dispute is waiting for support (the timesheet is {self.status})", "no_dispute_waiting"
+            )
         if not request.resolutions:
-            raise reject("resolve at least one entry", "InvalidInput")
+            raise reject("resolve at least one entry", "resolution_invalid")
         already = set(request.resolutions) & set(self.dispute.resolutions)
         if already:
-            raise reject(f"entries {sorted(already)} are resolved already")
+            raise reject(f"entries {sorted(already)} are resolved already", "already_done")
         assert self.snapshot is not None
         try:
             check_resolutions(self.snapshot.timesheet, self.dispute.entry_ids, dict(request.resolutions))
         except DomainError as error:
-            raise reject(error.message, "InvalidInput") from None
+            raise reject(error.message, error.code) from None
 
     @workflow.update
     def extend_deadline(self, request: ExtendDeadline) -> ActionResult:
@@ -356,42 +358,45 @@ class TimesheetWorkflow:
     @extend_deadline.validator
     def _check_extend(self, request: ExtendDeadline) -> None:
         if request.actor.role != "support":
-            raise reject("only support staff extend deadlines", "Forbidden")
+            raise reject("only support staff extend deadlines", "role_required")
         if not request.reason.strip():
-            raise reject("give a reason for the extension", "InvalidInput")
+            raise reject("give a reason for the extension", "deadline_invalid")
         if request.until.tzinfo is None:
-            raise reject("the new deadline needs a UTC offset", "InvalidInput")
+            raise reject("the new deadline needs a UTC offset", "deadline_invalid")
         now = workflow.now()
         if request.deadline == "review":
             if self.status not in ("open", "submitted"):
-                raise reject(f"the review window is over (the timesheet is {self.status})")
+                raise reject(f"the review window is over (the timesheet is {self.status})", "not_in_review")
             current = self.review_deadline
         else:
             if self.dispute is None or self.status != "disputed" or self.dispute.response is not None:
-                raise reject("no dispute is waiting for the provider's answer")
+                raise reject("no dispute is waiting for the provider's answer", "no_dispute_waiting")
             current = self.dispute.response_deadline
         if request.until <= max(current, now):
             raise reject(
-                f"the new deadline must be later than the current one ({current.isoformat()})", "InvalidInput"
+                f"the new deadline must be later than the current one ({current.isoformat()})",
+                "deadline_invalid",
             )
         if request.until - now > timedelta(days=60):
-            raise reject("a deadline can be extended by at most 60 days", "InvalidInput")
+            raise reject("a deadline can be extended by at most 60 days", "deadline_invalid")
 
     def _check_client(self, user_id: str, role: str) -> None:
         if role != "client" or user_id != self.input.client_id:
-            raise reject("only the contract's client reviews its timesheets", "Forbidden")
+            raise reject("only the contract's client reviews its timesheets", "not_a_party")
 
     def _check_in_review(self, action: str) -> None:
         if self.status == "open":
             raise reject(
-                f"the week is not submitted yet: you can {action} after {self.edit_cutoff.isoformat()}"
+                f"the week is not submitted yet: you can {action} after {self.edit_cutoff.isoformat()}",
+                "not_in_review",
             )
         if self.status != "submitted" or self.decision is not None:
-            raise reject(f"cannot {action}: the timesheet is already {self.status}")
+            raise reject(f"cannot {action}: the timesheet is already {self.status}", "not_in_review")
         if workflow.now() >= self.review_deadline:
             raise reject(
                 f"cannot {action}: the review window closed at {self.review_deadline.isoformat()} "
-                "and the timesheet was auto-approved"
+                "and the timesheet was auto-approved",
+                "review_window_closed",
             )
 
     # --- queries -------------------------------------------------------------------------------------------
@@ -426,14 +431,8 @@ class TimesheetWorkflow:
             self.dispute is not None and (self.dispute.response is not None or self.deadline_changed != seen)
         )
 
-    async def _activity(self, name: str, arg: object, result_type: type | None = None) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=self.activity_timeout,
-            retry_policy=RETRY,
-        )
+    async def _activity(self, spec: ActivitySpec[In, Out], arg: In) -> Out:
+        return await call(spec, arg, start_to_close=self.activity_timeout)
 
     async def _sleep_until(self, moment: datetime) -> None:
         delay = moment - workflow.now()
@@ -451,7 +450,7 @@ class TimesheetWorkflow:
             ]
         )
         await self._activity(
-            "record_timesheet_status",
+            RECORD_TIMESHEET_STATUS,
             StatusRecord(
                 contract_id=self.input.contract_id,
                 week_start=self.input.week_start,
@@ -463,7 +462,7 @@ class TimesheetWorkflow:
     async def _notify(self, kind: str, recipients: list[str], **payload: str | int | bool | None) -> None:
         week = f"{self.input.week_start:%Y-%m-%d}"
         await self._activity(
-            "notify",
+            NOTIFY,
             Notify(
                 kind=kind,
                 recipient_ids=recipients,

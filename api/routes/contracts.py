@@ -26,7 +26,6 @@ from domain.messages import (
     ContractRecord,
     ContractState,
     ContractTermsInput,
-    DeadlinePolicy,
     EndContract,
     WeeklyLimitChange,
     WorkViewChange,
@@ -47,17 +46,6 @@ def public(session: SessionDep, contract: Contract) -> ContractPublic:
     return ContractPublic(
         **contract.model_dump(exclude={"work_view_initial"}),
         work_view_on=contract.status == "active" and terms.work_view_on(utcnow()),
-    )
-
-
-def deadline_policy(settings: Settings) -> DeadlinePolicy:
-    policy = settings.policy
-    return DeadlinePolicy(
-        edit_cutoff_after_week_s=int(policy.edit_cutoff_after_week.total_seconds()),
-        review_deadline_after_week_s=int(policy.review_deadline_after_week.total_seconds()),
-        response_window_s=int(policy.response_window.total_seconds()),
-        security_period_s=int(policy.security_period.total_seconds()),
-        spread_s=settings.settlement_spread_seconds,
     )
 
 
@@ -136,7 +124,7 @@ async def accept(
         client = await temporal.client()
         await client.start_workflow(
             ContractWorkflow.run,
-            ContractState(terms=terms, policy=deadline_policy(settings)),
+            ContractState(terms=terms, policy=settings.policy),
             id=contract_workflow_id(terms.contract_id),
             task_queue=temporal.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -31,6 +31,11 @@ MetaField = Annotated[str, Form()]
 ImageFiles = Annotated[list[UploadFile] | None, File()]
 
 
+def refusal(status: int, detail: str, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A refusal as the real API sends it: a message for people and a stable code for programs."""
+    return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
+
+
 def public(record: dict[str, Any]) -> dict[str, Any]:
     """A capture record as the API shows it (without the test's own ``_images``)."""
     return {k: v for k, v in record.items() if not k.startswith("_")}
@@ -44,7 +49,11 @@ class FakeState:
     attempts: list[str] = field(default_factory=list)  # capture ids, one per POST received
     unavailable: int = 0  # answer this many POSTs with 503
     retry_after: int = 1
-    reject: dict[str, tuple[int, str]] = field(default_factory=dict)
+    reject: dict[str, tuple[int, str] | tuple[int, str, str]] = field(
+        default_factory=dict
+    )  # (status, detail[, code])
+    # The wording of the Work View refusal: tests reword it to show the agent decides on the code.
+    work_view_off_detail: str = "Work View was off at {captured_at}: no screenshots are taken then"
     submitted_weeks: set[str] = field(default_factory=set)
     upload_delay: float = 0.0
 
@@ -144,44 +153,44 @@ class FakeWorkproof:
                 self.state.attempts.append(capture_id)
                 if self.state.unavailable > 0:
                     self.state.unavailable -= 1
-                    return JSONResponse(
-                        {"detail": "object storage unavailable, retry later"},
-                        status_code=503,
-                        headers={"Retry-After": str(self.state.retry_after)},
-                    )
+                    return refusal(
+                        503, "object storage unavailable, retry later", "unavailable",
+                        {"Retry-After": str(self.state.retry_after)},
+                    )  # fmt: skip
                 if capture_id in self.state.reject:
-                    status, detail = self.state.reject[capture_id]
-                    return JSONResponse({"detail": detail}, status_code=status)
+                    status, detail, *code = self.state.reject[capture_id]
+                    return refusal(status, detail, code[0] if code else "invalid_input")
             if self.state.upload_delay:
                 time.sleep(self.state.upload_delay)
             contents = [image.file.read() for image in images or []]
             for image in images or []:
                 if image.content_type != "image/webp":
-                    return JSONResponse({"detail": "images must be image/webp"}, status_code=422)
+                    return refusal(422, "images must be image/webp", "image_invalid")
             kind = data["kind"]
             if kind == "tracked" and contents:
-                return JSONResponse({"detail": "a tracked capture has no image"}, status_code=422)
+                return refusal(422, "a tracked capture has no image", "too_many_images")
             if kind == "screenshot" and not contents:
-                return JSONResponse({"detail": "a screenshot needs at least one image"}, status_code=422)
+                return refusal(422, "a screenshot needs at least one image", "too_many_images")
             if (
                 kind == "screenshot"
                 and not contract["work_view_on"]
                 and capture_id not in self.state.captures
             ):
-                detail = f"Work View was off at {data['captured_at']}: no screenshots are taken then"
-                return JSONResponse({"detail": detail}, status_code=409)
+                detail = self.state.work_view_off_detail.format(captured_at=data["captured_at"])
+                return refusal(409, detail, "work_view_off")
             captured_at = datetime.fromisoformat(data["captured_at"])
             if captured_at.tzinfo is None:
-                return JSONResponse({"detail": "captured_at needs a UTC offset"}, status_code=422)
+                return refusal(422, "captured_at needs a UTC offset", "time_invalid")
             digests = [hashlib.sha256(c).hexdigest() for c in contents]
             with self._lock:
                 existing = self.state.captures.get(capture_id)
                 if existing is not None:
                     if existing["sha256"] == digests:
                         return JSONResponse(public(existing), status_code=200)
-                    return JSONResponse(
-                        {"detail": f"capture {capture_id} was already uploaded with other images"},
-                        status_code=409,
+                    return refusal(
+                        409,
+                        f"capture {capture_id} was already uploaded with other images",
+                        "capture_conflict",
                     )
                 record = {
                     "capture_id": capture_id,
@@ -247,7 +256,10 @@ class FakeWorkproof:
 
         @app.exception_handler(HTTPException)
         def http_error(request: Request, error: HTTPException) -> JSONResponse:
-            return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+            code = {401: "token_unknown", 404: "not_found", 409: "edit_window_closed"}.get(
+                error.status_code, "conflict"
+            )
+            return refusal(error.status_code, str(error.detail), code)
 
         return app
 

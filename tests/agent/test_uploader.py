@@ -153,6 +153,36 @@ def test_a_screenshot_refused_because_work_view_was_off_is_kept_as_tracked_time(
     assert queue.pending() == [] and queue.rejected() == []
 
 
+def test_the_agent_decides_on_the_refusals_code_not_its_wording(provider: Provider) -> None:
+    """A reworded (here: translated) Work View refusal still turns the screenshot into tracked time, and a
+    refusal whose message happens to mention Work View but whose code is another is set aside."""
+    provider.server.state.work_view_off_detail = "Bildschirmfotos waren um {captured_at} nicht vereinbart"
+    reworded = queue_capture(provider)
+    provider.server.state.contracts[provider.contract_id]["work_view_on"] = False
+    assert uploader_for(provider).drain().delivered == 1
+    (stored,) = provider.server.captures_of(provider.contract_id)
+    assert (stored["capture_id"], stored["kind"], stored["_images"]) == (reworded.capture_id, "tracked", [])
+
+    provider.server.state.contracts[provider.contract_id]["work_view_on"] = True
+    misleading = queue_capture(provider)
+    provider.server.state.reject[misleading.capture_id] = (
+        409, "Work View was off, or so this message says", "capture_conflict",
+    )  # fmt: skip
+    report = uploader_for(provider).drain()
+    assert (report.delivered, report.rejected) == (0, 1)
+    (rejected,) = CaptureQueue(provider.paths.queue_folder, limit_bytes=2**30).rejected()
+    assert rejected.capture_id == misleading.capture_id and rejected.status == 409
+
+
+def test_a_retryable_code_is_retried_whatever_its_status(provider: Provider) -> None:
+    """``rate_limited`` is a wait, not a refusal: the capture stays queued."""
+    item = queue_capture(provider)
+    provider.server.state.reject[item.capture_id] = (429, "slow down", "rate_limited")
+    report = uploader_for(provider).drain()
+    assert report.stopped_by is Outcome.RETRY and report.remaining == 1
+    assert CaptureQueue(provider.paths.queue_folder, limit_bytes=2**30).rejected() == []
+
+
 def test_the_background_uploader_retries_through_an_outage(provider: Provider) -> None:
     item = queue_capture(provider)
     provider.server.state.unavailable = 2

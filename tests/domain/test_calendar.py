@@ -9,8 +9,8 @@ import pytest
 
 from domain.calendar import (
     DEFAULT_POLICY,
+    DeadlinePolicy,
     NaiveDatetimeError,
-    Policy,
     as_utc,
     edit_cutoff,
     iso_week_name,
@@ -304,18 +304,16 @@ def test_default_deadlines(name: str, at: datetime, cutoff: datetime, deadline: 
 
 
 def test_the_default_policy() -> None:
-    policy = Policy()
+    policy = DeadlinePolicy()
     assert policy == DEFAULT_POLICY
     assert policy.edit_cutoff_after_week == timedelta(hours=12)
     assert policy.review_deadline_after_week == timedelta(days=5)
     assert policy.response_window == timedelta(days=3)
     assert policy.security_period == timedelta(days=5)
-    assert policy.slot_length == timedelta(minutes=12)
+    assert policy.spread_s == 0
 
 
-CUSTOM = Policy(
-    edit_cutoff_after_week=timedelta(hours=36), review_deadline_after_week=timedelta(days=2, hours=6)
-)
+CUSTOM = DeadlinePolicy(edit_cutoff_after_week_s=36 * 3600, review_deadline_after_week_s=(2 * 24 + 6) * 3600)
 CUSTOM_DEADLINES = [
     ("Monday of the week", utc(2026, 11, 23), utc(2026, 12, 1, 12), utc(2026, 12, 2, 6)),
     (

@@ -1,4 +1,4 @@
-"""Timesheet arithmetic: the worked examples of DESIGN.md, then one table case per rule."""
+"""Timesheet arithmetic: the worked examples of tests/data/timesheets.json, then one table case per rule."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from domain.timesheet import (
     has_memo,
 )
 
-SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios" / "timesheets.json"
+SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "timesheets.json"
 FIGURES = (
     "documented_minutes",
     "tracked_minutes",
@@ -84,7 +84,7 @@ def assert_consistent(sheet: Timesheet) -> None:
             assert entry.guaranteed_minutes == 0
 
 
-# --- (1) the worked examples of DESIGN.md -----------------------------------------------------------
+# --- (1) the worked examples (tests/data/timesheets.json) -----------------------------------------------------------
 
 
 def load_scenarios() -> list[dict[str, Any]]:

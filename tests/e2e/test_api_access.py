@@ -1,6 +1,6 @@
 """Who may do what, as a table: representative endpoints x the caller's role x whose contract it is.
 
-The rules (DESIGN.md, "API and web"): no token is 401; a role that may not do this is 403; a contract
+The rules (docs/design.md, "API and web"): no token is 401; a role that may not do this is 403; a contract
 (or a capture, a manual entry, a timesheet) that is not the caller's is 404, exactly as if it did not
 exist, and the answer never leaks its data. Support and admin see every contract; only the parties
 change one. Tokens are random, stored as their sha256 only, and stop working when revoked or expired.

@@ -1,4 +1,4 @@
-"""Every worked example of /work/shared/scenarios/timesheets.json, reproduced through the API.
+"""Every worked example of tests/data/timesheets.json, reproduced through the API.
 
 Each case gets its own client, provider and contract. The week of the scenarios lies outside what an
 upload through the API may touch today (the edit cutoff), so the data goes in through the same store
@@ -30,7 +30,7 @@ from tests.harness import RunningStack
 
 pytestmark = pytest.mark.e2e
 
-SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios" / "timesheets.json"
+SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "timesheets.json"
 CASES: list[dict[str, Any]] = json.loads(SCENARIOS.read_text())["cases"]
 FIGURES = (
     "documented_minutes", "tracked_minutes", "manual_minutes", "billable_minutes", "guaranteed_minutes",

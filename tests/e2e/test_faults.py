@@ -44,10 +44,11 @@ from sqlmodel import select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 
-from activities.retention import OrphanPage, RetentionActivities
+from activities.retention import RetentionActivities
 from deploy.stack import Child, EmbeddedStack, tcp_open
 from deploy.stack import wait_for as wait_ready
 from domain.messages import TimesheetView
+from domain.retention import OrphanPage
 from store import ledger
 from store.db import ping, session_scope
 from store.models import Capture, LedgerTransfer

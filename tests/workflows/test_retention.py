@@ -25,17 +25,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.retention import (
-    PURGED,
-    OrphanPage,
-    RetentionActivities,
-    RetentionInput,
-    RetentionReport,
-    SettledBatch,
-)
+from activities.retention import PURGED, RetentionActivities
 from deploy.setup import prepare
 from deploy.stack import EmbeddedStack, find_binary
 from domain.calendar import slot_start, week_label, week_start
+from domain.retention import OrphanPage, RetentionInput, RetentionReport, SettledBatch
 from store.db import session_scope
 from store.models import AuditLog, Capture, TimesheetSnapshot
 from store.objects import ObjectStore, ObjectStoreUnavailable

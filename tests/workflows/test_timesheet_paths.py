@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.calendar import week_start
+from domain.errors import error_for_code
 from domain.messages import (
     TIMESHEET_SHAPE,
     ActionResult,
@@ -78,7 +79,9 @@ async def rejected(coro: object) -> tuple[str, str]:
     with pytest.raises(WorkflowUpdateFailedError) as caught:
         await coro  # type: ignore[misc]
     cause = caught.value.cause
-    return getattr(cause, "type", ""), str(getattr(cause, "message", cause))
+    code, message = getattr(cause, "type", ""), str(getattr(cause, "message", cause))
+    # the refusal's code, and the class (status) the API answers it with
+    return type(error_for_code(code, message)).__name__, message
 
 
 def kinds(w: Week) -> dict[str, int]:
