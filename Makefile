@@ -43,10 +43,10 @@ unit: install
 	$(BIN)/pytest tests/domain tests/workflows -q
 
 bench: install system-deps
-	$(BIN)/python bench/agent.py
-	$(BIN)/python bench/settlement.py
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/workview.py
+	$(BIN)/python -m bench.capture
+	$(BIN)/python -m bench.settlement
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.workview
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts

@@ -12,6 +12,7 @@ from typing import Any, Self
 import httpx
 
 from agent.errors import ServerRefused, ServerUnreachable
+from domain.wire import ContractSummary
 
 USER_AGENT = "workproof-agent/0.1"
 # Long enough for a slow upload of a few monitors' images on a poor line; short enough that a dead
@@ -20,41 +21,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
-@dataclass(frozen=True)
-class Contract:
-    id: str
-    title: str
-    status: str
-    work_view_on: bool
-    rate_cents: int
-    currency: str
-    weekly_limit_hours: int
-    client_id: str = ""
-
-    @classmethod
-    def from_api(cls, raw: dict[str, Any]) -> Contract:
-        return cls(
-            id=str(raw["id"]),
-            title=str(raw.get("title", "")),
-            status=str(raw.get("status", "")),
-            work_view_on=bool(raw.get("work_view_on", True)),
-            rate_cents=int(raw.get("rate_cents", 0)),
-            currency=str(raw.get("currency", "")),
-            weekly_limit_hours=int(raw.get("weekly_limit_hours", 0)),
-            client_id=str(raw.get("client_id", "")),
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "status": self.status,
-            "work_view_on": self.work_view_on,
-            "rate_cents": self.rate_cents,
-            "currency": self.currency,
-            "weekly_limit_hours": self.weekly_limit_hours,
-            "client_id": self.client_id,
-        }
+# A contract as the API lists it: the one model both sides share.
+Contract = ContractSummary
 
 
 @dataclass(frozen=True)

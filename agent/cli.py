@@ -267,7 +267,7 @@ def resolve_contract(
                 raise ServerUnreachable(
                     f"{error.message}; to track offline, give the contract's full id"
                 ) from None
-            contract = Contract(wanted, "(offline)", "active", True, 0, "", 0)
+            contract = Contract(id=wanted, title="(offline)", status="active")
         report(
             f"{error.message}; tracking offline with the last known contract details, "
             "captures upload when the server is back"

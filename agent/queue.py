@@ -20,24 +20,23 @@ import json
 import os
 import struct
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from agent.durable import TEMP_SUFFIX, fsync_folder, make_private_folder, write_atomically
 from agent.errors import QueueFull
 from domain.calendar import edit_cutoff, week_label
+from domain.wire import CaptureKind, CaptureMeta
 
 MAGIC = b"WPQ1"
 _HEADER_LENGTH = struct.Struct(">I")
 SUFFIX = ".capture"
 NEAR_LIMIT_FRACTION = 0.9
 AT_RISK_BEFORE_CUTOFF = timedelta(hours=6)
-MAX_MEMO_CHARS = 2000  # the server's limit (domain.timesheet.MAX_MEMO_CHARS)
-
-CaptureKind = Literal["screenshot", "tracked"]
 
 
 class DamagedCapture(Exception):
@@ -45,7 +44,9 @@ class DamagedCapture(Exception):
 
 
 @dataclass(frozen=True)
-class CaptureMeta:
+class QueuedMeta:
+    """What the queue keeps about a capture: its contract and the upload's ``meta``."""
+
     capture_id: str
     contract_id: str
     captured_at: datetime
@@ -55,15 +56,12 @@ class CaptureMeta:
     mouse_events: int | None = None
 
     def api_meta(self) -> dict[str, Any]:
-        """The ``meta`` form field of the upload."""
-        return {
-            "capture_id": self.capture_id,
-            "captured_at": self.captured_at.astimezone(UTC).isoformat(),
-            "memo": self.memo,
-            "kind": self.kind,
-            "keyboard_events": self.keyboard_events,
-            "mouse_events": self.mouse_events,
-        }
+        """The ``meta`` form field of the upload: the wire model the server validates it with."""
+        meta = CaptureMeta.model_construct(
+            capture_id=uuid.UUID(self.capture_id), captured_at=self.captured_at.astimezone(UTC), memo=self.memo,
+            kind=self.kind, keyboard_events=self.keyboard_events, mouse_events=self.mouse_events,
+        )  # fmt: skip
+        return meta.model_dump(mode="json")
 
     @property
     def week(self) -> str:
@@ -85,7 +83,7 @@ class StoredImage:
 
 @dataclass(frozen=True)
 class QueuedCapture:
-    meta: CaptureMeta
+    meta: QueuedMeta
     path: Path
     images: list[StoredImage]
     file_size: int
@@ -115,7 +113,7 @@ class QueuedCapture:
 
 @dataclass(frozen=True)
 class RejectedCapture:
-    meta: CaptureMeta | None
+    meta: QueuedMeta | None
     capture_id: str
     status: int
     message: str
@@ -139,18 +137,18 @@ class QueueUsage:
         return self.bytes_used >= NEAR_LIMIT_FRACTION * self.limit_bytes
 
 
-def _meta_to_json(meta: CaptureMeta) -> dict[str, Any]:
+def _meta_to_json(meta: QueuedMeta) -> dict[str, Any]:
     return meta.api_meta() | {"contract_id": meta.contract_id}
 
 
-def _meta_from_json(raw: dict[str, Any]) -> CaptureMeta:
+def _meta_from_json(raw: dict[str, Any]) -> QueuedMeta:
     captured_at = datetime.fromisoformat(raw["captured_at"])
     if captured_at.tzinfo is None:
         raise ValueError("captured_at without a UTC offset")
     kind = raw["kind"]
     if kind not in ("screenshot", "tracked"):
         raise ValueError(f"unknown capture kind {kind!r}")
-    return CaptureMeta(
+    return QueuedMeta(
         capture_id=str(raw["capture_id"]),
         contract_id=str(raw["contract_id"]),
         captured_at=captured_at,
@@ -187,7 +185,7 @@ class CaptureQueue:
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def put(self, meta: CaptureMeta, images: list[bytes], sizes: list[tuple[int, int]]) -> QueuedCapture:
+    def put(self, meta: QueuedMeta, images: list[bytes], sizes: list[tuple[int, int]]) -> QueuedCapture:
         """Store a capture durably; raises :class:`QueueFull` rather than exceed the disk limit."""
         stored = [
             StoredImage(size=len(content), sha256=hashlib.sha256(content).hexdigest(), width=w, height=h)
@@ -322,7 +320,7 @@ class CaptureQueue:
         self._set_aside(item.path, item.capture_id, item.meta, status, message)
 
     def _set_aside(
-        self, path: Path, capture_id: str, meta: CaptureMeta | None, status: int, message: str
+        self, path: Path, capture_id: str, meta: QueuedMeta | None, status: int, message: str
     ) -> None:
         # The reason is written first: a crash between the two steps leaves the capture pending (it will
         # be retried), never in rejected/ without a reason.

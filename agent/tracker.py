@@ -16,7 +16,6 @@ import contextlib
 import json
 import threading
 import time
-import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,9 +30,11 @@ from agent.config import Settings
 from agent.durable import write_atomically
 from agent.errors import AgentError, InvalidArgument, QueueFull
 from agent.imaging import encode_webp, pixelate, thumbnail_webp
-from agent.queue import MAX_MEMO_CHARS, CaptureMeta, CaptureQueue
+from agent.queue import CaptureQueue, QueuedMeta
 from agent.schedule import SlotPlan, SlotScheduler
 from agent.uploader import DrainReport, Uploader
+from domain.errors import DomainError
+from domain.text import clean_memo
 
 Clock = Callable[[], datetime]
 Report = Callable[[str], None]
@@ -45,24 +46,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-# As the server (store/captures.py): embeddings and overrides make a memo display in another order than it
-# is written; marks and isolates, which right-to-left writing uses, are fine.
-BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e")
-
-
 def check_memo(memo: str) -> str:
-    """The server's rules, checked when the memo is set rather than when a capture is refused hours later."""
-    if len(memo) > MAX_MEMO_CHARS:
-        raise InvalidArgument(f"memo has {len(memo)} characters: keep it to {MAX_MEMO_CHARS}")
-    for char in memo:
-        if unicodedata.category(char) == "Cc" and char not in "\t\n":
-            raise InvalidArgument(f"memo contains the control character U+{ord(char):04X}: remove it")
-        if char in BIDI_OVERRIDES:
-            raise InvalidArgument(
-                f"memo contains the bidirectional override U+{ord(char):04X}, which makes text display "
-                "in another order than it is written: remove it (direction marks U+200E/U+200F are fine)"
-            )
-    return memo
+    """The server's memo rules (``domain.text``), checked when the memo is set rather than when a capture
+    is refused hours later."""
+    try:
+        return clean_memo(memo)
+    except DomainError as error:
+        raise InvalidArgument(error.message) from None
 
 
 @dataclass
@@ -85,7 +75,7 @@ class CaptureCycle:
         self.settings = settings
         self.thumbnails_folder = thumbnails_folder
 
-    def screenshot(self, backend: CaptureBackend, meta: CaptureMeta) -> tuple[CaptureMeta, list[int]]:
+    def screenshot(self, backend: CaptureBackend, meta: QueuedMeta) -> tuple[QueuedMeta, list[int]]:
         images: list[bytes] = []
         sizes: list[tuple[int, int]] = []
         thumbnails: list[bytes] = []
@@ -107,7 +97,7 @@ class CaptureCycle:
         self._keep_thumbnails(meta.capture_id, thumbnails)
         return item.meta, [len(content) for content in images]
 
-    def tracked(self, meta: CaptureMeta) -> CaptureMeta:
+    def tracked(self, meta: QueuedMeta) -> QueuedMeta:
         return self.queue.put(meta, [], []).meta
 
     def _keep_thumbnails(self, capture_id: str, thumbnails: list[bytes]) -> None:
@@ -323,7 +313,7 @@ class Tracker:
         keyboard, mouse = self._activity.take()
         with self._changed:
             memo, contract = self.memo, self.contract
-        meta = CaptureMeta(
+        meta = QueuedMeta(
             capture_id=str(uuid.uuid4()),
             contract_id=contract.id,
             captured_at=now,

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 from api.routes import captures, contracts, health, support, timesheets, users
+from api.services import Services
 from api.temporal import TemporalGateway
 from api.web import pages
 from store.objects import ObjectStore
@@ -81,12 +82,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.settings = settings
-        app.state.store = ObjectStore.from_settings(settings)
-        app.state.temporal = TemporalGateway(
-            settings.temporal_address or f"127.0.0.1:{settings.embedded_temporal_port}",
-            settings.temporal_namespace,
-            settings.temporal_task_queue,
+        app.state.services = Services(
+            settings=settings,
+            temporal=TemporalGateway(
+                settings.temporal_address or f"127.0.0.1:{settings.embedded_temporal_port}",
+                settings.temporal_namespace,
+                settings.temporal_task_queue,
+            ),
+            objects=ObjectStore.from_settings(settings),
         )
         yield
 

@@ -1,14 +1,23 @@
-"""Shared dependencies as ``Annotated`` aliases, so a route's signature says what it needs."""
+"""Shared dependencies as ``Annotated`` aliases, so a route's or a page's signature says what it needs.
+Both front ends use these: one way to reach the database, the settings, Temporal and the use cases, one
+authentication and one CSRF check.
+
+- API callers send ``Authorization: Bearer <token>`` (``CurrentUser``); a browser that calls the API with
+  its session cookie must send the session's CSRF token in ``X-CSRF-Token`` for any change.
+- Pages use the session cookie (``ViewerDep``); a page's form carries the session's CSRF token in its
+  ``csrf`` field (``FormViewerDep``)."""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlmodel import Session
 
+from api.services import Services
 from api.temporal import TemporalGateway
 from domain.errors import Forbidden, Unauthorized
 from store.db import session_scope
@@ -20,17 +29,23 @@ from store.users import authenticate
 SESSION_COOKIE = "wp_session"
 
 
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return get_services(request).settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    settings: Settings = request.app.state.settings
-    assert settings.database_url
-    with session_scope(settings.database_url) as session:
+    with session_scope(get_services(request).database_url) as session:
         yield session
 
 
@@ -38,14 +53,14 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_store(request: Request) -> ObjectStore:
-    return request.app.state.store
+    return get_services(request).objects
 
 
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
 
 def get_temporal(request: Request) -> TemporalGateway:
-    return request.app.state.temporal
+    return get_services(request).temporal
 
 
 TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
@@ -59,22 +74,29 @@ def bearer(request: Request) -> str | None:
     return None
 
 
+def same_token(expected: str | None, given: str | None) -> bool:
+    """Constant-time comparison of a CSRF token; empty never matches."""
+    return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
+
+
 def get_current_user(request: Request, session: SessionDep) -> User:
-    """Bearer token (API, agent) or session cookie (web pages)."""
+    """Bearer token (API, agent) or session cookie (a browser calling the API)."""
     token = bearer(request)
     if token is not None:
         user, _ = authenticate(session=session, secret=token, kind="api")
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
-            raise Unauthorized("sign in: send `Authorization: Bearer <token>`")
+            raise Unauthorized("sign in: send `Authorization: Bearer <token>`", "token_missing")
         user, row = authenticate(session=session, secret=cookie, kind="session")
         # A cookie rides along on cross-site requests: a change made with one must also carry the
         # session's CSRF token, which only our own pages know.
-        if request.method not in ("GET", "HEAD", "OPTIONS") and not hmac.compare_digest(
-            request.headers.get("x-csrf-token", ""), row.csrf_secret
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not same_token(
+            row.csrf_secret, request.headers.get("x-csrf-token", "")
         ):
-            raise Forbidden("missing or wrong CSRF token: send the X-CSRF-Token header of your session")
+            raise Forbidden(
+                "missing or wrong CSRF token: send the X-CSRF-Token header of your session", "csrf_failed"
+            )
         request.state.session_token = row
     request.state.user = user
     return user
@@ -83,10 +105,10 @@ def get_current_user(request: Request, session: SessionDep) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def role_required(*roles: str):
+def role_required(*roles: str) -> Any:
     def check(user: CurrentUser) -> User:
         if user.role not in roles:
-            raise Forbidden(f"this needs the {' or '.join(roles)} role; you are {user.role}")
+            raise Forbidden(f"this needs the {' or '.join(roles)} role; you are {user.role}", "role_required")
         return user
 
     return Depends(check)
@@ -96,3 +118,59 @@ ProviderUser = Annotated[User, role_required("provider")]
 ClientUser = Annotated[User, role_required("client")]
 SupportUser = Annotated[User, role_required("support")]
 AdminUser = Annotated[User, role_required("admin")]
+
+
+# --- the web pages -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user of a page and the session's CSRF token."""
+
+    user: User
+    csrf: str
+    session_id: str
+
+
+class LoginRequired(Exception):
+    """No valid session on a page: it redirects to the sign-in form."""
+
+
+def _viewer(request: Request, session: Session, *, form: bool) -> Viewer:
+    secret = request.cookies.get(SESSION_COOKIE)
+    try:
+        if not secret:
+            raise Unauthorized("no session", "token_missing")
+        user, row = authenticate(session=session, secret=secret, kind="session")
+    except Unauthorized:
+        if form:  # a form sent after its session ended: say so, never act
+            raise Forbidden(
+                "your session has ended: sign in again, then repeat the action", "session_ended"
+            ) from None
+        raise LoginRequired from None
+    return Viewer(user=user, csrf=row.csrf_secret, session_id=str(row.id))
+
+
+def get_viewer(request: Request, session: SessionDep) -> Viewer:
+    """The page's signed-in user; without a valid session the page redirects to sign-in."""
+    return _viewer(request, session, form=False)
+
+
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]
+
+
+def _form_session(request: Request, session: SessionDep) -> Viewer:
+    return _viewer(request, session, form=True)
+
+
+async def get_form_viewer(request: Request, viewer: Annotated[Viewer, Depends(_form_session)]) -> Viewer:
+    """The signed-in user of a form post, whose ``csrf`` field must be the session's (else 403)."""
+    form = await request.form()
+    if not same_token(viewer.csrf, str(form.get("csrf", ""))):
+        raise Forbidden(
+            "this form did not carry a valid CSRF token: reload the page and try again", "csrf_failed"
+        )
+    return viewer
+
+
+FormViewerDep = Annotated[Viewer, Depends(get_form_viewer)]

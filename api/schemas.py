@@ -8,6 +8,10 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from domain.messages import DisputeState
+from domain.text import MAX_MEMO_CHARS
+from domain.timesheet import MAX_WEEKLY_LIMIT_HOURS, MIN_WEEKLY_LIMIT_HOURS, Timesheet
+
 T = TypeVar("T")
 
 
@@ -74,7 +78,7 @@ class ContractCreate(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     rate_cents: int = Field(ge=0, le=10**9, description="Hourly rate in cents")
     currency: str = Field(default="USD", min_length=3, max_length=3)
-    weekly_limit_hours: int = Field(default=40, ge=1, le=168)
+    weekly_limit_hours: int = Field(default=40, ge=MIN_WEEKLY_LIMIT_HOURS, le=MAX_WEEKLY_LIMIT_HOURS)
     manual_allowed: bool = False
     work_view: bool = True
 
@@ -106,7 +110,7 @@ class WorkViewChangedPublic(BaseModel):
 
 
 class WeeklyLimitUpdate(BaseModel):
-    weekly_limit_hours: int = Field(ge=1, le=168)
+    weekly_limit_hours: int = Field(ge=MIN_WEEKLY_LIMIT_HOURS, le=MAX_WEEKLY_LIMIT_HOURS)
 
 
 class CapturePublic(BaseModel):
@@ -127,7 +131,7 @@ class CapturePublic(BaseModel):
 class ManualCreate(BaseModel):
     start: datetime
     end: datetime
-    memo: str = Field(default="", max_length=10_000)
+    memo: str = Field(default="", max_length=5 * MAX_MEMO_CHARS)  # longer memos get the rule's own 422
 
 
 class ManualPublic(BaseModel):
@@ -138,3 +142,105 @@ class ManualPublic(BaseModel):
     end: datetime
     memo: str
     created_at: datetime
+
+
+# --- timesheets ------------------------------------------------------------------------------------------
+
+
+class TimesheetPublic(Timesheet):
+    """The week as its viewer sees it: live before the edit cutoff, the frozen snapshot after, with what
+    only the workflow knows (dispute, deadlines moved, money) when it answers."""
+
+    iso_week: str
+    status: str
+    frozen: bool
+    snapshot_hash: str | None = None
+    edit_cutoff: datetime
+    review_deadline: datetime
+    dispute: DisputeState | None = None
+    owed_cents: int | None = None
+    charged_cents: int = 0
+    guarantee_paid_cents: int = 0
+    released_cents: int = 0
+    history: list[str] = Field(default_factory=list)
+
+
+class WeekSummary(BaseModel):
+    week_start: datetime
+    iso_week: str
+    status: str
+    billable_minutes: int
+    amount_cents: int
+    guaranteed_cents: int
+
+
+# --- support ---------------------------------------------------------------------------------------------
+
+
+class DisputeQueueItem(BaseModel):
+    contract_id: uuid.UUID
+    title: str
+    client_id: uuid.UUID
+    provider_id: uuid.UUID
+    week_start: datetime
+    iso_week: str
+    status: str
+    workflow_id: str
+    amount_cents: int
+    currency: str
+    disputed_entries: list[str]
+    reason: str
+    opened_at: datetime | None
+    provider_response: str | None
+
+
+class TimesheetFound(BaseModel):
+    workflow_id: str
+    run_id: str
+    contract_id: str | None
+    week_start: datetime | None
+    iso_week: str | None
+    status: str | None
+    dispute_open: bool | None
+    execution: str
+    started_at: datetime
+    closed_at: datetime | None
+
+
+class TimesheetSearch(BaseModel):
+    items: list[TimesheetFound]
+    total: int
+    limit: int
+    next_page_token: str | None
+
+
+class TimelineEvent(BaseModel):
+    at: datetime
+    kind: str
+    actor: str
+    actor_id: str | None = None
+    text: str
+    week: str | None = None
+    workflow_id: str | None = None
+    amount_cents: int | None = None
+
+
+class WorkflowRun(BaseModel):
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    execution: str
+    started_at: datetime
+    closed_at: datetime | None
+    history_url: str
+    ui_url: str
+
+
+class ContractTimeline(BaseModel):
+    contract_id: uuid.UUID
+    title: str
+    currency: str
+    client: str
+    provider: str
+    workflows: list[WorkflowRun]
+    events: list[TimelineEvent]

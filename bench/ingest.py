@@ -23,7 +23,6 @@ import io
 import json
 import random
 import statistics
-import sys
 import threading
 import time
 import uuid
@@ -32,17 +31,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+import psutil
+from PIL import Image, ImageDraw, ImageFont
+
+from bench.workview import BenchStack, percentile
+from store.images import check_image, thumbnail
+from store.objects import ObjectStore
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(REPO))
-
-import httpx  # noqa: E402
-import psutil  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
-
-from bench.workview import BenchStack, percentile  # noqa: E402
-from store.images import check_image, thumbnail  # noqa: E402
-from store.objects import ObjectStore  # noqa: E402
 
 WIDTH, HEIGHT = 1920, 1080
 UPLOADERS = 8

@@ -39,21 +39,12 @@ Rounds: one herd pair measures the ratio to about +-0.1 here (the in-memory serv
 as it fills, and the machine's speed drifts), so by default five floor/real pairs run, in the order
 floor-real, real-floor, floor-real, ..., and the medians are reported (about 12 minutes).
 
-Run: ``.venv/bin/python bench/settlement.py [--contracts 200] [--spread auto|SECONDS] [--rounds 5]
+Run: ``.venv/bin/python -m bench.settlement [--contracts 200] [--spread auto|SECONDS] [--rounds 5]
 [--temporal-db memory|file|file-wal] [--floor-upserts]``. The last line printed is JSON; the exit status
 is 1 when a check failed.
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-if __name__ == "__main__":
-    # As a script, this file's folder comes first on sys.path (bench/agent.py would shadow the `agent`
-    # package): put the repository there instead.
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
 import asyncio
@@ -64,6 +55,7 @@ import math
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -72,6 +64,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from temporalio import activity, workflow

@@ -22,7 +22,7 @@ It prints what it held: captures/s, p50/p95 upload latency, captures stored, wee
 payouts, the charges' lateness after their deadlines, answers by status code. The last line is JSON; the
 exit status is 1 when an invariant broke. It starts its own stack on free ports.
 
-Run: ``.venv/bin/python bench/soak.py [--agents 8] [--seconds 60] [--weeks 2]``.
+Run: ``.venv/bin/python -m bench.soak [--agents 8] [--seconds 60] [--weeks 2]``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import asyncio
 import hashlib
 import json
 import random
-import sys
 import threading
 import time
 import uuid
@@ -42,23 +41,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+from sqlmodel import col, select
+from temporalio.client import Client
+
+from bench.ingest import screen
+from bench.workview import RATE, BenchParty, BenchStack, percentile
+from domain.calendar import WEEK, slot_start, week_label, week_start
+from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, TimesheetView
+from store import ledger
+from store.db import session_scope
+from store.images import check_image, thumbnail
+from store.models import Capture, LedgerTransfer
+from workflows.timesheet import TimesheetWorkflow, timesheet_workflow_id
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(REPO))
-
-import httpx  # noqa: E402
-from sqlmodel import col, select  # noqa: E402
-from temporalio.client import Client  # noqa: E402
-
-from bench.ingest import screen  # noqa: E402
-from bench.workview import RATE, BenchParty, BenchStack, percentile  # noqa: E402
-from domain.calendar import WEEK, slot_start, week_label, week_start  # noqa: E402
-from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, TimesheetView  # noqa: E402
-from store import ledger  # noqa: E402
-from store.db import session_scope  # noqa: E402
-from store.images import check_image, thumbnail  # noqa: E402
-from store.models import Capture, LedgerTransfer  # noqa: E402
-from workflows.timesheet import TimesheetWorkflow, timesheet_workflow_id  # noqa: E402
 
 BACKDATE = timedelta(days=35)  # contracts (and Work View) began before the oldest seeded week
 SLOTS = 5  # per seeded week: one hour, RATE cents

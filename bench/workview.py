@@ -21,7 +21,6 @@ import json
 import re
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -33,25 +32,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import httpx
+from PIL import Image, ImageDraw
+from sqlmodel import select
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from deploy.stack import EmbeddedStack
+from domain.calendar import slot_start, week_label, week_start
+from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, TimesheetView
+from store.db import session_scope
+from store.images import check_image, thumbnail
+from store.models import Capture, Contract, WorkViewInterval
+from tests.harness import RunningStack, drop_database, local_postgres_url, stack_settings
+from workflows.attributes import CLIENT_ID, CONTRACT_ID, PROVIDER_ID, TIMESHEET_STATUS, WEEK_START
+from workflows.client import connect
+from workflows.timesheet import TimesheetWorkflow, timesheet_workflow_id
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(REPO))
-
-import httpx  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-from sqlmodel import select  # noqa: E402
-from temporalio.common import SearchAttributePair, TypedSearchAttributes  # noqa: E402
-
-from deploy.stack import EmbeddedStack  # noqa: E402
-from domain.calendar import slot_start, week_label, week_start  # noqa: E402
-from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, TimesheetView  # noqa: E402
-from store.db import session_scope  # noqa: E402
-from store.images import check_image, thumbnail  # noqa: E402
-from store.models import Capture, Contract, WorkViewInterval  # noqa: E402
-from tests.harness import RunningStack, drop_database, local_postgres_url, stack_settings  # noqa: E402
-from workflows.attributes import CLIENT_ID, CONTRACT_ID, PROVIDER_ID, TIMESHEET_STATUS, WEEK_START  # noqa: E402
-from workflows.client import connect  # noqa: E402
-from workflows.timesheet import TimesheetWorkflow, timesheet_workflow_id  # noqa: E402
 
 RATE = 6000
 TARGET_P95_MS = 150.0

@@ -31,7 +31,7 @@ NotGuaranteedReason = Literal[
     "over_weekly_limit",  # past the contract's weekly limit: neither billed nor guaranteed
 ]
 SLOT_MINUTES = 12
-MAX_MEMO_CHARS = 2000
+MIN_WEEKLY_LIMIT_HOURS, MAX_WEEKLY_LIMIT_HOURS = 1, 168  # a week has 168 hours
 
 
 class WorkViewInterval(BaseModel):
@@ -50,7 +50,7 @@ class ContractTerms(BaseModel):
     contract_id: str = ""
     rate_cents: int = Field(ge=0)
     currency: str = "USD"
-    weekly_limit_hours: int = Field(gt=0, le=168)
+    weekly_limit_hours: int = Field(ge=MIN_WEEKLY_LIMIT_HOURS, le=MAX_WEEKLY_LIMIT_HOURS)
     manual_allowed: bool = False
     work_view: list[WorkViewInterval] = Field(default_factory=list)
 
@@ -121,6 +121,18 @@ class Timesheet(BaseModel):
 
 def has_memo(memo: str | None) -> bool:
     return bool(memo and memo.strip())
+
+
+def check_weekly_limit(hours: object) -> int:
+    """A contract's weekly limit: a whole number of hours a week can hold."""
+    if isinstance(hours, bool) or not isinstance(hours, int):
+        raise InvalidInput("weekly_limit_hours must be a whole number of hours", "weekly_limit_invalid")
+    if not MIN_WEEKLY_LIMIT_HOURS <= hours <= MAX_WEEKLY_LIMIT_HOURS:
+        raise InvalidInput(
+            f"weekly_limit_hours must be from {MIN_WEEKLY_LIMIT_HOURS} to {MAX_WEEKLY_LIMIT_HOURS}",
+            "weekly_limit_invalid",
+        )
+    return hours
 
 
 def slot_entry_id(kind: str, start: datetime) -> str:

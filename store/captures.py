@@ -9,18 +9,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
-from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
 from domain.calendar import DeadlinePolicy, as_utc, edit_cutoff, slot_start, week_end, week_label, week_start
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from domain.text import MAX_MEMO_CHARS, clean_memo
 from domain.timesheet import (
     CaptureFact,
     ContractTerms,
@@ -31,6 +29,7 @@ from domain.timesheet import (
     has_memo,
 )
 from domain.timesheet import WorkViewInterval as TermsInterval
+from domain.wire import CaptureMeta
 from store.contracts import terms_of, visible_contract
 from store.db import Db, driver_connection
 from store.images import check_image, thumbnail
@@ -41,17 +40,6 @@ log = logging.getLogger(__name__)
 MANUAL_SKEW = timedelta(minutes=5)  # how far past "now" manual time may reach (clock differences)
 
 
-class CaptureMeta(BaseModel):
-    """What the agent says about a capture (the ``meta`` part of the upload)."""
-
-    capture_id: uuid.UUID
-    captured_at: datetime
-    memo: str = ""
-    kind: Literal["screenshot", "tracked"] = "screenshot"
-    keyboard_events: int | None = Field(default=None, ge=0, le=10_000_000)
-    mouse_events: int | None = Field(default=None, ge=0, le=10_000_000)
-
-
 @dataclass(frozen=True)
 class IngestLimits:
     max_image_bytes: int
@@ -60,32 +48,6 @@ class IngestLimits:
     max_memo_chars: int
     max_clock_skew: timedelta
     policy: DeadlinePolicy
-
-
-# Explicit embeddings and overrides (LRE, RLE, PDF, LRO, RLO): they make text display in another order
-# than it is stored ("Trojan Source"), so a memo could read one way to the client and another to support.
-# Marks (U+200E, U+200F) and isolates (U+2066-U+2069), which right-to-left writing uses, stay allowed.
-BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e")
-
-
-def clean_memo(memo: str, max_chars: int) -> str:
-    """Memos keep any language, emoji and right-to-left text; control characters (but tab and newline)
-    and bidirectional overrides are refused, as is a memo over the documented limit."""
-    memo = unicodedata.normalize("NFC", memo or "")
-    if len(memo) > max_chars:
-        raise InvalidInput(f"memo is {len(memo)} characters; the limit is {max_chars}", "memo_too_long")
-    for char in memo:
-        if unicodedata.category(char) == "Cc" and char not in "\t\n":
-            raise InvalidInput(
-                f"memo contains the control character U+{ord(char):04X}: remove it", "memo_invalid_character"
-            )
-        if char in BIDI_OVERRIDES:
-            raise InvalidInput(
-                f"memo contains the bidirectional override U+{ord(char):04X}, which makes text display "
-                "in another order than it is written: remove it (direction marks U+200E/U+200F are fine)",
-                "memo_invalid_character",
-            )
-    return memo.strip()
 
 
 def _utc(at: datetime, what: str) -> datetime:
@@ -330,7 +292,7 @@ def list_captures(
 
 def add_manual(
     *, session: Session, user: User, contract_id: uuid.UUID, start: datetime, end: datetime, memo: str,
-    policy: DeadlinePolicy, max_memo_chars: int = 2000, now: datetime | None = None,
+    policy: DeadlinePolicy, max_memo_chars: int = MAX_MEMO_CHARS, now: datetime | None = None,
 ) -> ManualEntry:  # fmt: skip
     now = as_utc(now or utcnow())
     contract = visible_contract(session=session, user=user, contract_id=contract_id, lock=True)

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, func, or_, select
 from domain.calendar import as_utc, slot_end, slot_start
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.money import check_cents, check_currency
-from domain.timesheet import ContractTerms
+from domain.timesheet import ContractTerms, check_weekly_limit
 from domain.timesheet import WorkViewInterval as TermsInterval
 from store.models import Contract, User, WorkViewInterval, utcnow
 
@@ -38,8 +38,7 @@ def create_offer(
     if not title or len(title) > 200:
         raise InvalidInput("title must be 1 to 200 characters")
     check_cents(rate_cents, what="rate_cents")
-    if not isinstance(weekly_limit_hours, int) or not 1 <= weekly_limit_hours <= 168:
-        raise InvalidInput("weekly_limit_hours must be a whole number from 1 to 168", "weekly_limit_invalid")
+    check_weekly_limit(weekly_limit_hours)
     contract = Contract(
         client_id=client.id,
         provider_id=provider.id,

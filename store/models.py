@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from domain.timesheet import MAX_WEEKLY_LIMIT_HOURS, MIN_WEEKLY_LIMIT_HOURS
+
 ROLES = ("provider", "client", "support", "admin")
 CONTRACT_STATUSES = ("offered", "active", "ended", "declined")
 CAPTURE_KINDS = ("screenshot", "tracked")
@@ -92,7 +94,10 @@ class Contract(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("rate_cents >= 0", name="ck_contracts_rate_nonneg"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="ck_contracts_currency"),
-        CheckConstraint("weekly_limit_hours BETWEEN 1 AND 168", name="ck_contracts_limit"),
+        CheckConstraint(
+            f"weekly_limit_hours BETWEEN {MIN_WEEKLY_LIMIT_HOURS} AND {MAX_WEEKLY_LIMIT_HOURS}",
+            name="ck_contracts_limit",
+        ),
         CheckConstraint(_in("status", CONTRACT_STATUSES), name="ck_contracts_status"),
         CheckConstraint("client_id <> provider_id", name="ck_contracts_parties"),
     )

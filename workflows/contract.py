@@ -22,6 +22,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 with workflow.unsafe.imports_passed_through():
     from domain.activities import NOTIFY, RECORD_CONTRACT, RECORD_WORK_VIEW, ActivitySpec
     from domain.calendar import WEEK, slot_end, slot_start, week_start
+    from domain.errors import DomainError
     from domain.messages import (
         TIMESHEET_SHAPE,
         ContractRecord,
@@ -35,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         WorkViewChanged,
         WorkViewRecord,
     )
-    from domain.timesheet import WorkViewInterval
+    from domain.timesheet import WorkViewInterval, check_weekly_limit
     from workflows.attributes import CLIENT_ID, CONTRACT_ID, PROVIDER_ID, TIMESHEET_STATUS, WEEK_START
     from workflows.calls import call
     from workflows.refusals import reject
@@ -190,8 +191,10 @@ class ContractWorkflow:
         if change.actor.role != "client" or change.actor.user_id != self.state.terms.client_id:
             raise reject("only the contract's client changes the weekly limit", "not_a_party")
         self._check_active()
-        if not 1 <= change.weekly_limit_hours <= 168:
-            raise reject("weekly_limit_hours must be from 1 to 168", "weekly_limit_invalid")
+        try:
+            check_weekly_limit(change.weekly_limit_hours)
+        except DomainError as error:
+            raise reject(error.message, error.code) from None
 
     @workflow.update
     async def end_contract(self, request: EndContract) -> ContractRecord:

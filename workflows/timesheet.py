@@ -51,11 +51,11 @@ with workflow.unsafe.imports_passed_through():
         WeekSettled,
     )
     from domain.settlement import check_disputable, check_resolutions, settle, spread_offset
+    from domain.text import MAX_REASON_CHARS
     from workflows.attributes import DISPUTE_OPEN, TIMESHEET_STATUS
     from workflows.calls import call
     from workflows.refusals import reject
 
-MAX_REASON = 2000
 In = TypeVar("In")
 Out = TypeVar("Out")
 
@@ -272,8 +272,8 @@ class TimesheetWorkflow:
         self._check_in_review("dispute")
         if not request.reason.strip():
             raise reject("say why the hours are disputed (a reason is required)", "dispute_invalid")
-        if len(request.reason) > MAX_REASON:
-            raise reject(f"the reason is longer than {MAX_REASON} characters", "dispute_invalid")
+        if len(request.reason) > MAX_REASON_CHARS:
+            raise reject(f"the reason is longer than {MAX_REASON_CHARS} characters", "dispute_invalid")
         assert self.snapshot is not None
         try:
             check_disputable(self.snapshot.timesheet, request.entry_ids)

@@ -15,10 +15,12 @@ from fastapi.responses import Response as RawResponse
 from pydantic import ValidationError
 
 from api.deps import CurrentUser, ProviderUser, SessionDep, SettingsDep, StoreDep
-from api.links import check_link, make_link
+from api.links import check_link
 from api.schemas import CapturePublic, ManualCreate, ManualPublic, Page
+from api.services import captures as service
 from domain.calendar import parse_week
 from domain.errors import InvalidInput, NotFound, TooLarge
+from domain.wire import CaptureMeta
 from store import captures as repo
 from store.audit import audit_support_read
 from store.contracts import visible_contract
@@ -61,14 +63,18 @@ def upload(
 ) -> Capture:
     """Idempotent by capture id: the same id and bytes again → 200 with the first record; other bytes → 409."""
     try:
-        parsed = repo.CaptureMeta.model_validate(json.loads(meta))
+        parsed = CaptureMeta.model_validate(json.loads(meta))
     except (ValueError, ValidationError, RecursionError) as error:  # RecursionError: JSON nested too deep
-        raise InvalidInput(f"meta is not valid capture JSON: {_first_error(error)}") from None
+        raise InvalidInput(
+            f"meta is not valid capture JSON: {_first_error(error)}", "invalid_input"
+        ) from None
     data: list[bytes] = []
     for upload_file in images:
         chunk = upload_file.file.read(settings.max_image_bytes + 1)
         if len(chunk) > settings.max_image_bytes:
-            raise TooLarge(f"an image is over the limit of {settings.max_image_bytes} bytes")
+            raise TooLarge(
+                f"an image is over the limit of {settings.max_image_bytes} bytes", "image_too_large"
+            )
         data.append(chunk)
     capture, created = repo.ingest_capture(
         session=session, store=store, user=provider, contract_id=contract_id, meta=parsed, images=data,
@@ -106,23 +112,13 @@ def delete(
     capture_id: uuid.UUID, session: SessionDep, store: StoreDep, settings: SettingsDep, provider: ProviderUser
 ) -> None:
     """Removes the capture's slot (12 minutes) from the week; refused (409) once the week is submitted."""
-    repo.delete_capture(
-        session=session, store=store, user=provider, capture_id=capture_id, policy=settings.policy
-    )
+    service.delete_capture(session, store, settings, provider, capture_id)
 
 
 @router.get("/captures/{capture_id}/links")
 def image_links(capture_id: uuid.UUID, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> dict:
     """Links to the capture's images and thumbnail, valid for at most 5 minutes."""
-    capture, _ = repo.get_capture(session=session, user=user, capture_id=capture_id)
-    if capture.deleted_at is not None or capture.images_purged_at is not None:
-        raise NotFound("this capture's images were deleted")
-    audit_support_read(session=session, user=user, subject_type="capture", subject_id=str(capture_id))
-    secret = settings.resolved_secret_key()
-    seconds = settings.presign_seconds
-    monitors = [make_link(secret, capture_id, f"m{i}", seconds)[0] for i in range(capture.monitor_count)]
-    thumb, expires = make_link(secret, capture_id, "thumb", seconds)
-    return {"images": monitors, "thumbnail": thumb if capture.thumbnail_key else None, "expires_at": expires}
+    return service.image_links(session, settings, user, capture_id)
 
 
 @router.get("/images/{ticket}", include_in_schema=False)
@@ -130,7 +126,7 @@ def image(ticket: str, session: SessionDep, settings: SettingsDep, store: StoreD
     capture_id, part = check_link(settings.resolved_secret_key(), ticket)
     capture = session.get(Capture, capture_id)
     if capture is None or capture.deleted_at is not None or capture.images_purged_at is not None:
-        raise NotFound("this image was deleted")
+        raise NotFound("this image was deleted", "capture_not_found")
     if part == "thumb":
         key = capture.thumbnail_key
     elif part.startswith("m") and part[1:].isdigit() and int(part[1:]) < len(capture.image_keys):
@@ -138,11 +134,11 @@ def image(ticket: str, session: SessionDep, settings: SettingsDep, store: StoreD
     else:
         key = None
     if not key:
-        raise NotFound("no such image")
+        raise NotFound("no such image", "capture_not_found")
     try:
         body = store.get(key)
     except ObjectMissing:
-        raise NotFound("this image is no longer stored") from None
+        raise NotFound("this image is no longer stored", "capture_not_found") from None
     media = "image/webp" if key.endswith(".webp") else "image/png" if key.endswith(".png") else "image/jpeg"
     return RawResponse(
         body,
@@ -165,14 +161,11 @@ def add_manual(
     provider: ProviderUser,
 ) -> object:
     """Manual time in whole minutes, where the contract allows it; never guaranteed."""
-    return repo.add_manual(
-        session=session, user=provider, contract_id=contract_id, start=body.start, end=body.end, memo=body.memo,
-        policy=settings.policy, max_memo_chars=settings.max_memo_chars,
-    )  # fmt: skip
+    return service.add_manual(session, settings, provider, contract_id, body.start, body.end, body.memo)
 
 
 @router.delete("/manual/{entry_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["provider"])
 def delete_manual(
     entry_id: uuid.UUID, session: SessionDep, settings: SettingsDep, provider: ProviderUser
 ) -> None:
-    repo.delete_manual(session=session, user=provider, entry_id=entry_id, policy=settings.policy)
+    service.delete_manual(session, settings, provider, entry_id)

@@ -7,10 +7,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api.deps import ServicesDep
 from store.db import ping
 
 router = APIRouter(tags=["health"])
@@ -35,16 +36,15 @@ async def _check(probe: Callable[[], Awaitable[Any]], limit: float = 4.0) -> dic
     summary="Status and latency of each dependency",
     responses={503: {"description": "A dependency is down: the same report, with status `degraded`"}},
 )
-async def health(request: Request) -> JSONResponse:
-    state = request.app.state
-    url = state.settings.database_url
+async def health(services: ServicesDep) -> JSONResponse:
+    url = services.database_url
     checks = dict(
         zip(
             ("temporal", "database", "object_store"),
             await asyncio.gather(
-                _check(state.temporal.ping),
+                _check(services.temporal.ping),
                 _check(lambda: run_in_threadpool(ping, url)),
-                _check(lambda: run_in_threadpool(state.store.ping)),
+                _check(lambda: run_in_threadpool(services.objects.ping)),
             ),
             strict=True,
         )

@@ -3,13 +3,11 @@ limit. The pages themselves live in ``api/web/pages.py``."""
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 
 from starlette.responses import Response
 
@@ -58,12 +56,6 @@ def set_login_csrf_cookie(response: Response, token: str, settings: Settings) ->
         LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login", secure=https(settings), httponly=True,
         samesite="strict",
     )  # fmt: skip
-
-
-def same_token(expected: str | None, given: str | None) -> bool:
-    if not expected or not given:
-        return False
-    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 def new_request_id() -> str:
@@ -121,12 +113,3 @@ class LoginWindow:
     def _sweep(self, now: float) -> None:
         for address in [a for a, seen in self.attempts.items() if not seen or seen[-1] <= now - self.window]:
             del self.attempts[address]
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """The signed-in user of a page and the session's CSRF token."""
-
-    user: User
-    csrf: str
-    session_id: str

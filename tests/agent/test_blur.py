@@ -12,7 +12,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageStat
 
 from agent.config import Settings
 from agent.imaging import pixelate
-from agent.queue import CaptureMeta, CaptureQueue
+from agent.queue import CaptureQueue, QueuedMeta
 from agent.tracker import CaptureCycle
 
 
@@ -57,7 +57,7 @@ class DetailedScreen:
 
 def test_with_blur_on_the_queued_image_is_the_pixelated_one(tmp_path: Path) -> None:
     queue = CaptureQueue(tmp_path / "queue", limit_bytes=2**30)
-    meta = CaptureMeta(str(uuid.uuid4()), "contract-1", datetime.now(UTC), "m", "screenshot")
+    meta = QueuedMeta(str(uuid.uuid4()), "contract-1", datetime.now(UTC), "m", "screenshot")
     settings = Settings(blur=True, blur_block_px=16, webp_quality=90)
     CaptureCycle(queue, settings, tmp_path / "thumbs").screenshot(DetailedScreen(), meta)
 

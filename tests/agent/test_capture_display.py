@@ -15,15 +15,15 @@ from PIL import Image, ImageStat
 
 from agent.capture import GrimBackend, MssBackend, candidate_backends, choose_backend
 from agent.config import Settings
-from agent.queue import CaptureMeta, CaptureQueue
+from agent.queue import CaptureQueue, QueuedMeta
 from agent.tracker import CaptureCycle
 from tests.agent.displays import WaylandSession, XDisplay, x_solid_background
 
 pytestmark = pytest.mark.display
 
 
-def meta(capture_id: str = "00000000-0000-4000-8000-000000000001") -> CaptureMeta:
-    return CaptureMeta(capture_id, "contract-1", datetime.now(UTC), "checkout page", "screenshot")
+def meta(capture_id: str = "00000000-0000-4000-8000-000000000001") -> QueuedMeta:
+    return QueuedMeta(capture_id, "contract-1", datetime.now(UTC), "checkout page", "screenshot")
 
 
 def decoded(queue: CaptureQueue) -> list[Image.Image]:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from agent.cli import main
 from agent.config import AgentPaths, load_settings
-from agent.queue import CaptureMeta, CaptureQueue
+from agent.queue import CaptureQueue, QueuedMeta
 from domain.calendar import week_label
 from tests.agent.conftest import Provider
 from tests.agent.displays import WaylandSession, XDisplay
@@ -132,7 +132,7 @@ def test_a_memo_over_2000_characters_is_refused(
     provider: Provider, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = cli(capsys, "start", provider.contract_id, "--memo", "x" * 2001)
-    assert code == 2 and "keep it to 2000" in err
+    assert code == 2 and "the limit is 2000" in err
 
 
 def test_a_memo_the_server_would_refuse_is_refused_when_it_is_set(
@@ -202,7 +202,7 @@ def test_status_reports_this_weeks_time_the_queue_and_the_last_upload(
 ) -> None:
     queue = CaptureQueue(provider.paths.queue_folder, limit_bytes=2**30)
     for _ in range(2):
-        meta = CaptureMeta(str(uuid.uuid4()), provider.contract_id, datetime.now(UTC), "memo", "screenshot")
+        meta = QueuedMeta(str(uuid.uuid4()), provider.contract_id, datetime.now(UTC), "memo", "screenshot")
         queue.put(meta, [b"webp"], [(1, 1)])
     code, out, _ = cli(capsys, "sync")
     assert code == 0 and "uploaded 2, 0 still queued" in out
@@ -219,13 +219,13 @@ def test_rejected_and_late_captures_are_shown_never_dropped(
     provider: Provider, capsys: pytest.CaptureFixture[str]
 ) -> None:
     queue = CaptureQueue(provider.paths.queue_folder, limit_bytes=2**30)
-    rejected = CaptureMeta(str(uuid.uuid4()), provider.contract_id, datetime.now(UTC), "m", "screenshot")
+    rejected = QueuedMeta(str(uuid.uuid4()), provider.contract_id, datetime.now(UTC), "m", "screenshot")
     queue.put(rejected, [b"webp"], [(1, 1)])
     provider.server.state.reject[rejected.capture_id] = (422, "image is not a WebP picture")
     code, _, err = cli(capsys, "sync")
     assert code == 0 and "image is not a WebP picture" in err
 
-    late = CaptureMeta(
+    late = QueuedMeta(
         str(uuid.uuid4()), provider.contract_id, datetime.now(UTC) - timedelta(days=15), "m", "tracked"
     )
     queue.put(late, [], [])
@@ -278,7 +278,7 @@ def test_deleting_an_uploaded_capture_and_the_refusal_once_the_week_is_submitted
 ) -> None:
     queue = CaptureQueue(provider.paths.queue_folder, limit_bytes=2**30)
     metas = [
-        CaptureMeta(str(uuid.uuid4()), provider.contract_id, datetime.now(UTC), "m", "screenshot")
+        QueuedMeta(str(uuid.uuid4()), provider.contract_id, datetime.now(UTC), "m", "screenshot")
         for _ in range(2)
     ]
     for meta in metas:

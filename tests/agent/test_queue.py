@@ -17,12 +17,12 @@ import pytest
 
 from agent.durable import write_atomically
 from agent.errors import QueueFull
-from agent.queue import CaptureMeta, CaptureQueue, DamagedCapture
+from agent.queue import CaptureQueue, DamagedCapture, QueuedMeta
 from tests.agent.processes import REPO
 
 
-def meta(captured_at: datetime | None = None, memo: str = "checkout page") -> CaptureMeta:
-    return CaptureMeta(
+def meta(captured_at: datetime | None = None, memo: str = "checkout page") -> QueuedMeta:
+    return QueuedMeta(
         capture_id=str(uuid.uuid4()),
         contract_id="contract-1",
         captured_at=captured_at or datetime.now(UTC),
@@ -152,12 +152,12 @@ WRITER = textwrap.dedent(
     import sys, uuid
     from datetime import UTC, datetime
     from pathlib import Path
-    from agent.queue import CaptureMeta, CaptureQueue
+    from agent.queue import QueuedMeta, CaptureQueue
 
     queue = CaptureQueue(Path(sys.argv[1]), limit_bytes=2**34)
     image = bytes(range(256)) * 4096  # 1 MiB, so a kill often lands mid-write
     while True:
-        meta = CaptureMeta(str(uuid.uuid4()), "contract-1", datetime.now(UTC), "memo", "screenshot")
+        meta = QueuedMeta(str(uuid.uuid4()), "contract-1", datetime.now(UTC), "memo", "screenshot")
         queue.put(meta, [image, image[::-1]], [(1, 1), (1, 1)])
         print(meta.capture_id, flush=True)
     """
@@ -202,7 +202,9 @@ def test_the_queue_file_header_is_json_with_the_upload_metadata(tmp_path: Path) 
     length = int.from_bytes(raw[4:8], "big")
     header = json.loads(raw[8 : 8 + length])
     assert header["meta"]["memo"] == "ünïcode memo"
-    assert header["meta"]["captured_at"].endswith("+00:00")
+    assert datetime.fromisoformat(header["meta"]["captured_at"]).utcoffset() == timedelta(
+        0
+    )  # UTC, with its offset
     assert raw[8 + length :] == b"img"
 
 

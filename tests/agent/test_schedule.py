@@ -110,7 +110,15 @@ def offline_tracker(
         raise NotLoggedIn("not logged in")
 
     uploader = Uploader(queue, no_credentials, tmp_path / "uploader.json", backoff=Backoff(0.1, 0.2))
-    contract = Contract("contract-1", "Site", "active", work_view, 2500, "USD", 40)
+    contract = Contract(
+        id="contract-1",
+        title="Site",
+        status="active",
+        work_view_on=work_view,
+        rate_cents=2500,
+        currency="USD",
+        weekly_limit_hours=40,
+    )
     return Tracker(
         contract=contract,
         memo="checkout page",
@@ -202,7 +210,15 @@ def test_work_view_switched_off_takes_effect_from_the_next_slot_and_back(tmp_pat
     work_view = {"on": True}
 
     def lookup(contract_id: str) -> Contract:
-        return Contract(contract_id, "Site", "active", work_view["on"], 2500, "USD", 40)
+        return Contract(
+            id=contract_id,
+            title="Site",
+            status="active",
+            work_view_on=work_view["on"],
+            rate_cents=2500,
+            currency="USD",
+            weekly_limit_hours=40,
+        )
 
     tracker = offline_tracker(tmp_path, lookup=lookup)
     thread = run_in_background(tracker)

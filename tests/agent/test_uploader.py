@@ -11,7 +11,7 @@ from pathlib import Path
 
 from agent.api import UploadImage, WorkproofClient
 from agent.config import load_credentials
-from agent.queue import CaptureMeta, CaptureQueue, QueuedCapture
+from agent.queue import CaptureQueue, QueuedCapture, QueuedMeta
 from agent.uploader import Backoff, Outcome, Uploader, UploaderState
 from tests.agent.conftest import Provider
 
@@ -21,7 +21,7 @@ def queue_capture(
 ) -> QueuedCapture:
     queue = CaptureQueue(provider.paths.queue_folder, limit_bytes=2**30)
     images = [b"RIFF-monitor-1", b"RIFF-monitor-2"] if images is None else images
-    meta = CaptureMeta(
+    meta = QueuedMeta(
         str(uuid.uuid4()),
         provider.contract_id,
         datetime.now(UTC),

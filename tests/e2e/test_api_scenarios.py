@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from domain.calendar import as_utc, slot_start, week_end, week_start
 from domain.errors import Conflict
+from domain.wire import CaptureMeta
 from store import captures as capture_store
 from store import contracts as contract_store
 from store.db import session_scope
@@ -94,7 +95,7 @@ def build_case(stack: RunningStack, case: dict[str, Any], client_id: str, provid
         provider = user(session, provider_id)
         for index, capture in enumerate(case["captures"]):
             moment = at(capture["captured_at"])
-            meta = capture_store.CaptureMeta(
+            meta = CaptureMeta(
                 capture_id=uuid.uuid4(), captured_at=moment, memo=capture["memo"], kind="screenshot"
             )
             image = screenshot(f"{case['name']} #{index}")
@@ -124,7 +125,7 @@ def build_case(stack: RunningStack, case: dict[str, Any], client_id: str, provid
                 assert not any(stack.store.exists(key) for key in stored)
         for tracked in case.get("tracked", []):
             moment = at(tracked["at"])
-            meta = capture_store.CaptureMeta(
+            meta = CaptureMeta(
                 capture_id=uuid.uuid4(), captured_at=moment, memo=tracked["memo"], kind="tracked"
             )
             _, created = capture_store.ingest_capture(
@@ -141,7 +142,7 @@ def build_case(stack: RunningStack, case: dict[str, Any], client_id: str, provid
     return str(contract_id)
 
 
-def write_stray_screenshot(session: Session, contract_id: uuid.UUID, meta: capture_store.CaptureMeta) -> None:
+def write_stray_screenshot(session: Session, contract_id: uuid.UUID, meta: CaptureMeta) -> None:
     session.add(
         Capture(
             capture_id=meta.capture_id, contract_id=contract_id, kind="screenshot", captured_at=meta.captured_at,

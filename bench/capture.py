@@ -31,14 +31,11 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+
 WIDTH, HEIGHT = 1920, 1080
 CYCLES = 8
 RUNS = 3
-REPO = Path(__file__).resolve().parents[1]
-# Run as a script, this file's folder comes first on sys.path, and this very file would shadow the
-# `agent` package: put the repository there instead.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(REPO))
 
 
 # -- the screen ------------------------------------------------------------------------------------------
@@ -161,7 +158,7 @@ def run_agent(cycles: int) -> dict[str, float]:
     from agent.capture import MssBackend
     from agent.config import Settings
     from agent.memory import return_large_blocks_promptly
-    from agent.queue import CaptureMeta, CaptureQueue
+    from agent.queue import CaptureQueue, QueuedMeta
     from agent.tracker import CaptureCycle
 
     return_large_blocks_promptly()  # as `workproof-agent start` does
@@ -172,7 +169,7 @@ def run_agent(cycles: int) -> dict[str, float]:
         backend = MssBackend(os.environ.get("DISPLAY"))
 
         def cycle() -> None:
-            meta = CaptureMeta(str(uuid.uuid4()), "bench", datetime.now(UTC), "benchmark memo", "screenshot")
+            meta = QueuedMeta(str(uuid.uuid4()), "bench", datetime.now(UTC), "benchmark memo", "screenshot")
             capture_cycle.screenshot(backend, meta)
 
         cycle()  # warm-up

@@ -1,0 +1,120 @@
+"""Reading frozen weeks, disputes and the facts around a contract: the queries behind the week pages, the
+contract list, the dispute queue and the support timeline. The API's services call these; no SQL is
+written above ``store/``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, func, select
+
+from domain.calendar import week_start
+from store import ledger
+from store.models import Contract, Dispute, LedgerTransfer, TimesheetSnapshot, User
+
+OPEN_DISPUTE = ("disputed", "in_support")
+IN_REVIEW_OR_DISPUTE = ("submitted", "disputed", "in_support")
+
+
+def snapshot_of(*, session: Session, contract_id: uuid.UUID, week: datetime) -> TimesheetSnapshot | None:
+    """The frozen week, or None while it is still open."""
+    return session.exec(
+        select(TimesheetSnapshot).where(
+            TimesheetSnapshot.contract_id == contract_id, TimesheetSnapshot.week_start == week_start(week)
+        )
+    ).first()
+
+
+def snapshots(*, session: Session, contract_id: uuid.UUID, limit: int = 52) -> list[TimesheetSnapshot]:
+    """Frozen weeks of one contract, newest first."""
+    return list(
+        session.exec(
+            select(TimesheetSnapshot)
+            .where(TimesheetSnapshot.contract_id == contract_id)
+            .order_by(col(TimesheetSnapshot.week_start).desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+def recent_snapshots(
+    *, session: Session, contract_ids: Sequence[uuid.UUID], per_contract: int = 6
+) -> dict[uuid.UUID, list[TimesheetSnapshot]]:
+    """The latest ``per_contract`` frozen weeks of each contract, newest first."""
+    found: dict[uuid.UUID, list[TimesheetSnapshot]] = {}
+    if not contract_ids:
+        return found
+    query = select(TimesheetSnapshot).where(col(TimesheetSnapshot.contract_id).in_(list(contract_ids)))
+    for snap in session.exec(query.order_by(col(TimesheetSnapshot.week_start).desc())):
+        weeks = found.setdefault(snap.contract_id, [])
+        if len(weeks) < per_contract:
+            weeks.append(snap)
+    return found
+
+
+def weeks_in_review(*, session: Session, contract_id: uuid.UUID, limit: int = 20) -> list[datetime]:
+    """Weeks of a contract that wait for the client, the provider or support (oldest first)."""
+    return list(
+        session.exec(
+            select(TimesheetSnapshot.week_start)
+            .where(TimesheetSnapshot.contract_id == contract_id)
+            .where(col(TimesheetSnapshot.status).in_(IN_REVIEW_OR_DISPUTE))
+            .order_by(col(TimesheetSnapshot.week_start))
+            .limit(limit)
+        ).all()
+    )
+
+
+def users_by_id(*, session: Session, ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID, User]:
+    """Users by id; ids that are not UUIDs or not known are left out."""
+    wanted: set[uuid.UUID] = set()
+    for value in ids:
+        try:
+            wanted.add(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    if not wanted:
+        return {}
+    return {u.id: u for u in session.exec(select(User).where(col(User.id).in_(wanted))).all()}
+
+
+@dataclass
+class OpenDispute:
+    snapshot: TimesheetSnapshot
+    contract: Contract
+    dispute: Dispute | None
+
+
+def open_disputes(*, session: Session, limit: int, offset: int) -> tuple[list[OpenDispute], int]:
+    """Timesheets with an open dispute, oldest dispute first (the status mirrors the workflow's)."""
+    base = (
+        select(TimesheetSnapshot, Contract, Dispute)
+        .join(Contract, col(Contract.id) == col(TimesheetSnapshot.contract_id))
+        .join(
+            Dispute,
+            (col(Dispute.contract_id) == col(TimesheetSnapshot.contract_id))
+            & (col(Dispute.week_start) == col(TimesheetSnapshot.week_start)),
+            isouter=True,
+        )
+        .where(col(TimesheetSnapshot.status).in_(OPEN_DISPUTE))
+    )
+    total = session.exec(select(func.count()).select_from(base.subquery())).one()
+    rows = session.exec(
+        base.order_by(col(Dispute.opened_at).asc().nulls_last(), col(TimesheetSnapshot.week_start))
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return [OpenDispute(snap, contract, dispute) for snap, contract, dispute in rows], int(total)
+
+
+def contract_facts(
+    *, session: Session, contract_id: uuid.UUID
+) -> tuple[list[TimesheetSnapshot], list[LedgerTransfer]]:
+    """Every frozen week of a contract and every transfer that names it (the support timeline)."""
+    snaps = list(
+        session.exec(select(TimesheetSnapshot).where(TimesheetSnapshot.contract_id == contract_id)).all()
+    )
+    return snaps, ledger.transfers_for(session=session, contract_id=contract_id)
