@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import DomainError, ErrorCode, RateLimited, Unavailable
 from store.objects import ObjectStoreUnavailable
@@ -45,6 +46,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "The request is malformed or breaks a rule"},
     429: {"model": ErrorBody, "description": "Too many attempts: retry after `Retry-After` seconds"},
     503: {"model": ErrorBody, "description": "A dependency is down: retry after `Retry-After` seconds"},
+}
+
+
+_HTTP_CODES: dict[int, ErrorCode] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    422: "invalid_input",
 }
 
 
@@ -93,6 +105,12 @@ def install(app: FastAPI) -> None:
             )
         log.exception("database error")
         return refusal("the request could not be stored", "server_error", 500)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # The framework's own refusals (an unreadable body, an unknown path or method) in the same shape.
+        code = _HTTP_CODES.get(error.status_code, "bad_request")
+        return refusal(str(error.detail), code, error.status_code, dict(error.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -21,6 +21,7 @@ ErrorCode = Literal[
     "too_large",
     "unavailable",
     "bad_request",
+    "method_not_allowed",
     "server_error",
     # --- sign-in and sessions ----------------------------------------------------------------------
     "token_missing",
@@ -83,6 +84,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "too_large": (413, "A body or image over a documented limit."),
     "unavailable": (503, "A dependency is down: retry after `Retry-After` seconds."),
     "bad_request": (400, "The body could not be read."),
+    "method_not_allowed": (405, "The path does not answer this method."),
     "server_error": (500, "The server failed; the request was not carried out."),
     "token_missing": (401, "No bearer token or session: sign in."),
     "token_unknown": (401, "The token is not known: sign in again or ask for a new token."),

@@ -214,4 +214,5 @@ def test_a_value_the_api_cannot_use_is_a_422_with_the_reason(
     with world.http(role) as http:
         answer = http.request(method, path.format(**world.ids), **sent)
     assert answer.status_code == 422, answer.text
-    assert set(answer.json()) == {"detail"} and answer.json()["detail"]
+    assert set(answer.json()) == {"detail", "code"} and answer.json()["detail"]
+    assert answer.json()["code"] in ("invalid_input", "currency_invalid", "week_invalid")
