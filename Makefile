@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install system-deps services lint typecheck unit bench clean
+.PHONY: run test install system-deps services lint typecheck unit bench wheels clean
 
 $(BIN)/activate:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: install python3.11 and run `make PYTHON=python3.11 ...`")'
@@ -48,5 +48,9 @@ bench: install system-deps
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.workview
 
+## make wheels: the released wheels in dist/: `workproof` (the agent alone) and `workproof-server`
+wheels: install
+	$(BIN)/python -m scripts.build_wheels --out dist
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts dist
