@@ -24,6 +24,8 @@ def all_activities(database_url: str) -> list[Callable[..., Any]]:
         ledger.charge_client,
         ledger.guarantee_payout,
         ledger.release_funds,
+        ledger.secure_week,
+        ledger.collect_week,
         notifications.notify,
         contracts.record_work_view,
         contracts.record_contract,

@@ -8,10 +8,20 @@ import uuid
 from temporalio import activity
 
 from activities.db import DatabaseActivities
-from domain.activities import CHARGE_CLIENT, GUARANTEE_PAYOUT, RELEASE_FUNDS
+from domain.activities import CHARGE_CLIENT, COLLECT_WEEK, GUARANTEE_PAYOUT, RELEASE_FUNDS, SECURE_WEEK
 from domain.errors import InsufficientFunds
-from domain.messages import ChargeInput, ChargeResult, PayoutInput, ReleaseInput, TransferResult
-from store import ledger
+from domain.messages import (
+    ChargeInput,
+    ChargeResult,
+    CollectInput,
+    Collection,
+    PayoutInput,
+    ReleaseInput,
+    SecureInput,
+    Security,
+    TransferResult,
+)
+from store import ledger, security
 
 
 class LedgerActivities(DatabaseActivities):
@@ -62,3 +72,24 @@ class LedgerActivities(DatabaseActivities):
                 week_start=request.week_start,
             )
             return TransferResult(transfer_id=str(row.id), amount_cents=row.amount_cents)
+
+    @activity.defn(name=SECURE_WEEK.name)
+    def secure_week(self, request: SecureInput) -> Security:
+        """Hold the client's balance for the week, then reserve credit, up to the target (store/security.py)."""
+        with self.connection() as connection:
+            return security.secure_week(
+                session=connection, contract_id=uuid.UUID(request.contract_id),
+                client_id=uuid.UUID(request.client_id), week_start=request.week_start, currency=request.currency,
+                target_cents=request.target_cents, stage=request.stage,
+            )  # fmt: skip
+
+    @activity.defn(name=COLLECT_WEEK.name)
+    def collect_week(self, request: CollectInput) -> Collection:
+        """Collect the week: from the hold first, then the balance; says what the guarantee may pay."""
+        with self.connection() as connection:
+            return security.collect_week(
+                session=connection, contract_id=uuid.UUID(request.contract_id),
+                client_id=uuid.UUID(request.client_id), provider_id=uuid.UUID(request.provider_id),
+                week_start=request.week_start, currency=request.currency, owed_cents=request.owed_cents,
+                guaranteed_cents=request.guaranteed_cents,
+            )  # fmt: skip

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
-from domain.messages import DisputeState
+from domain.messages import DisputeState, PayoutReview
 from domain.text import MAX_MEMO_CHARS
 from domain.timesheet import MAX_WEEKLY_LIMIT_HOURS, MIN_WEEKLY_LIMIT_HOURS, Timesheet
 
@@ -59,7 +59,9 @@ class TokenIssued(TokenPublic):
 
 
 class Funding(BaseModel):
-    amount_cents: int = Field(gt=0, le=10**12)
+    amount_cents: StrictInt = Field(
+        gt=0, le=10**12, description="Whole cents: no strings, booleans or fractions"
+    )
     currency: str = Field(default="USD", min_length=3, max_length=3)
     request_id: str = Field(
         min_length=8, max_length=100, description="Idempotency key: retry with the same one."
@@ -76,7 +78,9 @@ class BalancePublic(BaseModel):
 class ContractCreate(BaseModel):
     provider_id: uuid.UUID
     title: str = Field(min_length=1, max_length=200)
-    rate_cents: int = Field(ge=0, le=10**9, description="Hourly rate in cents")
+    rate_cents: StrictInt = Field(
+        ge=0, le=10**9, description="Hourly rate in whole cents (the deployment sets a ceiling)"
+    )
     currency: str = Field(default="USD", min_length=3, max_length=3)
     weekly_limit_hours: int = Field(default=40, ge=MIN_WEEKLY_LIMIT_HOURS, le=MAX_WEEKLY_LIMIT_HOURS)
     manual_allowed: bool = False
@@ -163,6 +167,23 @@ class TimesheetPublic(Timesheet):
     guarantee_paid_cents: int = 0
     released_cents: int = 0
     history: list[str] = Field(default_factory=list)
+    held_cents: int = Field(0, description="Money held on the client's balance for this week")
+    credit_cents: int = Field(0, description="Credit an admin granted, reserved for this week")
+    secured_cents: int = Field(0, description="What the guarantee can rely on: held plus credit")
+    payout_review: PayoutReview | None = None
+
+
+class CreditLine(BaseModel):
+    currency: str = Field(default="USD", min_length=3, max_length=3)
+    limit_cents: StrictInt = Field(ge=0, le=10**12)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class CreditLinePublic(BaseModel):
+    client_id: uuid.UUID
+    currency: str
+    limit_cents: int
+    available_cents: int
 
 
 class WeekSummary(BaseModel):

@@ -14,11 +14,15 @@ from typing import Any, Generic, TypeVar
 from domain.messages import (
     ChargeInput,
     ChargeResult,
+    CollectInput,
+    Collection,
     ContractRecord,
     FreezeInput,
     Notify,
     PayoutInput,
     ReleaseInput,
+    SecureInput,
+    Security,
     SnapshotResult,
     StatusRecord,
     TransferResult,
@@ -49,6 +53,8 @@ CHARGE_CLIENT = ActivitySpec("charge_client", ChargeInput, ChargeResult)
 GUARANTEE_PAYOUT = ActivitySpec("guarantee_payout", PayoutInput, TransferResult)
 RELEASE_FUNDS = ActivitySpec("release_funds", ReleaseInput, TransferResult)
 NOTIFY = ActivitySpec("notify", Notify, int)
+SECURE_WEEK = ActivitySpec("secure_week", SecureInput, Security)  # shape 3
+COLLECT_WEEK = ActivitySpec("collect_week", CollectInput, Collection)  # shape 3
 
 # --- the contract workflow ------------------------------------------------------------------------------
 RECORD_WORK_VIEW: ActivitySpec[WorkViewRecord, None] = ActivitySpec("record_work_view", WorkViewRecord, None)
@@ -66,6 +72,8 @@ ALL: tuple[ActivitySpec[Any, Any], ...] = (
     GUARANTEE_PAYOUT,
     RELEASE_FUNDS,
     NOTIFY,
+    SECURE_WEEK,
+    COLLECT_WEEK,
     RECORD_WORK_VIEW,
     RECORD_CONTRACT,
     PURGE_SETTLED_IMAGES,

@@ -34,6 +34,10 @@ class DeadlinePolicy(BaseModel):
     review_deadline_after_week_s: int = 5 * 86400  # Saturday 00:00 UTC (end of Friday)
     response_window_s: int = 3 * 86400
     security_period_s: int = 5 * 86400
+    # A guarantee payout above this many cents waits for support (0 = none waits), for at most
+    # ``payout_review_s``; support's silence pays it (the guarantee is a promise).
+    guarantee_review_cents: int = 0
+    payout_review_s: int = 5 * 86400
     # Monday herd: the freeze and the charge of each contract-week are spread over this many seconds
     # after their moment (by a hash of the contract id). No deadline a user sees moves.
     spread_s: int = 0

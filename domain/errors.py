@@ -41,6 +41,7 @@ ErrorCode = Literal[
     "provider_unknown",
     "currency_invalid",
     "amount_invalid",
+    "rate_too_high",
     # --- captures and manual time ---------------------------------------------------------------------
     "memo_too_long",
     "memo_invalid_character",
@@ -102,6 +103,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "provider_unknown": (422, "The offer names no provider of this platform."),
     "currency_invalid": (422, "The currency is not an accepted ISO 4217 code."),
     "amount_invalid": (422, "An amount is not a whole number of cents in range."),
+    "rate_too_high": (422, "The hourly rate is above this deployment's ceiling."),
     "memo_too_long": (422, "The memo is over the documented length."),
     "memo_invalid_character": (422, "The text holds a control character or a bidirectional override."),
     "time_invalid": (422, "A time is malformed, lacks its UTC offset or is out of range."),

@@ -23,6 +23,7 @@ TimesheetStatus = Literal[
     "disputed",  # waiting for the provider's answer
     "in_support",  # contested (or unanswered): support resolves each entry
     "charged",  # the client paid; held for the security period
+    "payout_review",  # the guarantee would pay more than the review threshold: support decides first
     "paid_by_guarantee",  # the client's charge failed: the guarantee fund paid the guaranteed part
     "unpaid",  # the charge failed and nothing was guaranteed
     "settled",  # released to the provider (or nothing was owed)
@@ -109,7 +110,77 @@ class TimesheetInput(BaseModel):
 
 
 # 2: no timer for a zero spread (shape 1 asked ``workflow.patched("no-timer-for-zero-spread")``).
-TIMESHEET_SHAPE = 2
+# 3: the week is secured when it starts (a hold on the client's balance, then reserved credit), topped up
+# at the freeze, and collected from the hold first; the guarantee never pays more than was secured, and a
+# payout over the review threshold waits for support (shape 2 charged the balance at the end and the
+# guarantee paid whatever the charge missed).
+TIMESHEET_SHAPE = 3
+
+
+class SecureInput(BaseModel):
+    """Secure a contract-week up to ``target_cents``: hold the client's balance, then reserve credit."""
+
+    contract_id: str
+    client_id: str
+    week_start: datetime
+    currency: str
+    target_cents: int
+    stage: Literal["start", "freeze"]
+
+
+class Security(BaseModel):
+    """What is secured for a contract-week: money held from the client's balance and credit reserved."""
+
+    held_cents: int = 0
+    credit_cents: int = 0
+
+    @property
+    def secured_cents(self) -> int:
+        return self.held_cents + self.credit_cents
+
+
+class CollectInput(BaseModel):
+    """Collect the week's money: from the hold first, the rest from the client's balance; release the
+    unused hold and credit."""
+
+    contract_id: str
+    client_id: str
+    provider_id: str
+    week_start: datetime
+    currency: str
+    owed_cents: int
+    guaranteed_cents: int
+
+
+class Collection(BaseModel):
+    """What collecting a week did, and what the guarantee may still pay (never above the credit
+    secured for the guaranteed time the client did not pay)."""
+
+    from_hold_cents: int
+    from_balance_cents: int
+    rest_failed: bool
+    reason: str = ""
+    guarantee_cap_cents: int = 0
+
+    @property
+    def collected_cents(self) -> int:
+        return self.from_hold_cents + self.from_balance_cents
+
+
+class DecidePayout(BaseModel):
+    """Support's decision on a guarantee payout above the review threshold."""
+
+    actor: Actor
+    approve: bool
+    reason: str
+
+
+class PayoutReview(BaseModel):
+    amount_cents: int
+    deadline: datetime
+    decision: Literal["approved", "refused", "deadline"] | None = None
+    reason: str = ""
+    decided_by: str = ""
 
 
 class FreezeInput(BaseModel):
@@ -188,6 +259,8 @@ class TimesheetView(BaseModel):
     released_cents: int = 0
     dispute: DisputeState | None = None
     history: list[str] = Field(default_factory=list)
+    secured: Security | None = None  # shape 3: what was held and reserved for the week
+    payout_review: PayoutReview | None = None
 
 
 class ChargeInput(BaseModel):

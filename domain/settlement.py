@@ -31,6 +31,39 @@ def settle(timesheet: Timesheet, refunded_entry_ids: set[str] | frozenset[str] =
     )
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How a week's money is collected (see :func:`collection_plan`)."""
+
+    from_hold_cents: int  # taken from the week's hold
+    hold_released_cents: int  # the rest of the hold, back to the client's balance
+    rest_cents: int  # to charge from the client's balance (may fail)
+    guarantee_cap_cents: int  # what the guarantee may pay if the rest cannot be charged
+
+
+def collection_plan(*, owed_cents: int, guaranteed_cents: int, held_cents: int, credit_cents: int) -> Plan:
+    """The rule that bounds the guarantee by what was secured.
+
+    The hold pays first; what it does not cover is charged to the client's balance. If that charge fails,
+    the guarantee pays the guaranteed time the hold did not already pay for, but never more than the
+    credit an admin granted and the week reserved: a client with nothing held and no credit creates no
+    guaranteed exposure, whatever the rate."""
+    for name, value in (("owed", owed_cents), ("guaranteed", guaranteed_cents), ("held", held_cents),
+                        ("credit", credit_cents)):  # fmt: skip
+        if value < 0:
+            raise InvalidInput(f"{name} cents cannot be negative", "amount_invalid")
+    if guaranteed_cents > owed_cents:
+        raise InvalidInput("guaranteed cents cannot exceed owed cents", "amount_invalid")
+    from_hold = min(owed_cents, held_cents)
+    uncovered_guarantee = max(guaranteed_cents - from_hold, 0)
+    return Plan(
+        from_hold_cents=from_hold,
+        hold_released_cents=held_cents - from_hold,
+        rest_cents=owed_cents - from_hold,
+        guarantee_cap_cents=min(uncovered_guarantee, credit_cents),
+    )
+
+
 def rule_resolution(entry: TimesheetEntry) -> str:
     """By the guarantee rules: documented time that meets them is owed to the provider; undocumented or
     manual time is refunded to the client."""

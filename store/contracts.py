@@ -26,6 +26,7 @@ def create_offer(
     weekly_limit_hours: int,
     manual_allowed: bool,
     work_view: bool,
+    max_rate_cents: int | None = None,
 ) -> Contract:
     if client.role != "client":
         raise Forbidden("only clients make contract offers", "role_required")
@@ -38,6 +39,11 @@ def create_offer(
     if not title or len(title) > 200:
         raise InvalidInput("title must be 1 to 200 characters")
     check_cents(rate_cents, what="rate_cents")
+    if max_rate_cents is not None and rate_cents > max_rate_cents:
+        raise InvalidInput(
+            f"rate_cents {rate_cents} is above this platform's ceiling of {max_rate_cents} cents an hour",
+            "rate_too_high",
+        )
     check_weekly_limit(weekly_limit_hours)
     contract = Contract(
         client_id=client.id,

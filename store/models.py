@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -34,6 +35,7 @@ CAPTURE_KINDS = ("screenshot", "tracked")
 ACCOUNT_KINDS = (
     "client_funding",  # outside money entering for a client (goes negative as it funds)
     "client_balance",  # the client's prepaid balance: what charges draw on
+    "client_hold",  # the client's money held for weeks in progress (store/security.py)
     "client_receivable",  # negative = what the client owes the platform after a guarantee payout
     "escrow",  # per provider: charged or guaranteed money held for the security period
     "provider_available",  # per provider: released, withdrawable
@@ -269,6 +271,54 @@ class LedgerTransfer(SQLModel, table=True):
     week_start: datetime | None = _ts(nullable=True, default=None)
     memo: str = Field(default="", max_length=500)
     created_at: datetime = _ts(default_factory=utcnow)
+
+
+class WeekSecurity(SQLModel, table=True):
+    """What secures one contract-week (store/security.py): money held from the client's balance and credit
+    reserved against the client's credit line; then how the week was collected."""
+
+    __tablename__ = "week_security"
+    __table_args__ = (
+        PrimaryKeyConstraint("contract_id", "week_start", name="pk_week_security"),
+        CheckConstraint(
+            "held_cents >= 0 AND credit_cents >= 0 AND from_hold_cents >= 0 AND from_balance_cents >= 0 "
+            "AND guarantee_cap_cents >= 0 AND from_hold_cents <= held_cents AND guarantee_cap_cents <= credit_cents",
+            name="ck_week_security_cents",
+        ),
+        Index("ix_week_security_client_open", "client_id", "currency", "collected_at"),
+    )
+
+    contract_id: uuid.UUID = Field(sa_column=Column(ForeignKey("contracts.id"), nullable=False))
+    week_start: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    client_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False))
+    currency: str = Field(max_length=3)
+    held_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    credit_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    collected_at: datetime | None = _ts(nullable=True, default=None)
+    from_hold_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    from_balance_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    rest_failed: bool = False
+    guarantee_cap_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class CreditLine(SQLModel, table=True):
+    """Guaranteed exposure the platform accepts for a client beyond the client's held money, set by an
+    admin (audited)."""
+
+    __tablename__ = "credit_lines"
+    __table_args__ = (
+        PrimaryKeyConstraint("client_id", "currency", name="pk_credit_lines"),
+        CheckConstraint("limit_cents >= 0", name="ck_credit_lines_limit"),
+    )
+
+    client_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False))
+    currency: str = Field(max_length=3)
+    limit_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    granted_by: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False))
+    updated_at: datetime = _ts(default_factory=utcnow)
 
 
 class AuditLog(SQLModel, table=True):

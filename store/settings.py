@@ -108,6 +108,16 @@ class Settings(BaseSettings):
         le=6 * 3600,
         description="Spread each Monday's freezes and charges over this many seconds.",
     )
+    # --- the guarantee: what it may pay, and when support looks first ---------------------------------
+    max_rate_cents: int = Field(
+        default=100_000, ge=1, le=10**9, description="Highest hourly rate an offer may name, in cents."
+    )
+    guarantee_review_cents: int = Field(
+        default=100_000, ge=0, description="A guarantee payout above this waits for support (0 = none waits)."
+    )
+    payout_review_days: int = Field(
+        default=5, ge=1, le=30, description="Support's window to decide such a payout; silence pays it."
+    )
     retention_days: int = Field(
         default=90, ge=1, description="Images are deleted this long after settlement."
     )
@@ -136,6 +146,8 @@ class Settings(BaseSettings):
             response_window_s=self.response_days * 86400,
             security_period_s=self.security_days * 86400,
             spread_s=self.settlement_spread_seconds,
+            guarantee_review_cents=self.guarantee_review_cents,
+            payout_review_s=self.payout_review_days * 86400,
         )
 
     @property

@@ -16,7 +16,7 @@ from store import ledger
 from store.models import Contract, Dispute, LedgerTransfer, TimesheetSnapshot, User
 
 OPEN_DISPUTE = ("disputed", "in_support")
-IN_REVIEW_OR_DISPUTE = ("submitted", "disputed", "in_support")
+IN_REVIEW_OR_DISPUTE = ("submitted", "disputed", "in_support", "payout_review")
 
 
 def snapshot_of(*, session: Session, contract_id: uuid.UUID, week: datetime) -> TimesheetSnapshot | None:

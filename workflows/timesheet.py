@@ -14,18 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.activities import (
         CHARGE_CLIENT,
+        COLLECT_WEEK,
         FREEZE_TIMESHEET,
         GUARANTEE_PAYOUT,
         NOTIFY,
         RECORD_TIMESHEET_STATUS,
         RELEASE_FUNDS,
+        SECURE_WEEK,
         ActivitySpec,
     )
     from domain.calendar import WEEK
@@ -34,15 +36,21 @@ with workflow.unsafe.imports_passed_through():
         ActionResult,
         Approve,
         ChargeInput,
+        CollectInput,
+        Collection,
+        DecidePayout,
         Dispute,
         DisputeState,
         ExtendDeadline,
         FreezeInput,
         Notify,
         PayoutInput,
+        PayoutReview,
         ReleaseInput,
         Resolve,
         Respond,
+        SecureInput,
+        Security,
         SnapshotResult,
         StatusRecord,
         TimesheetInput,
@@ -50,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         TimesheetView,
         WeekSettled,
     )
+    from domain.money import amount_for_minutes
     from domain.settlement import check_disputable, check_resolutions, settle, spread_offset
     from domain.text import MAX_REASON_CHARS
     from workflows.attributes import DISPUTE_OPEN, TIMESHEET_STATUS
@@ -84,11 +93,19 @@ class TimesheetWorkflow:
         self.guarantee_paid_cents = 0
         self.released_cents = 0
         self.history: list[str] = []
+        self.secured: Security | None = None  # shape 3
+        self.payout_review: PayoutReview | None = None
 
     # --- the week ------------------------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, request: TimesheetInput) -> TimesheetView:
+        # Shape 3 secures the week before any of it is worked: the most it can bill (rate times the weekly
+        # limit) is held on the client's balance, or reserved on the client's credit line.
+        secured = request.shape >= 3
+        if secured:
+            most = amount_for_minutes(request.weekly_limit_hours * 60, request.rate_cents)
+            await self._secure(most, "start")
         spread = timedelta(seconds=spread_offset(request.contract_id, request.policy.spread_s))
         await self._sleep_until(self.edit_cutoff + spread)
         self.snapshot = await self._activity(
@@ -103,8 +120,12 @@ class TimesheetWorkflow:
         if timesheet.amount_cents == 0:
             # Nothing billed: the snapshot stands as the record; no review, no charge, no payout.
             self.owed_cents = 0
+            if secured:
+                await self._collect(0, 0)  # the hold goes back to the client's balance
             await self._set_status("settled", "the week had no billable time")
             return await self._finish()
+        if secured:  # the client may have funded the balance during the week
+            await self._secure(timesheet.amount_cents, "freeze")
 
         await self._set_status("submitted", f"submitted: {timesheet.billable_minutes} billable minutes")
         await self._notify("timesheet_submitted", [request.client_id, request.provider_id])
@@ -118,6 +139,8 @@ class TimesheetWorkflow:
         settlement = settle(timesheet, refunded)
         self.owed_cents = settlement.owed_cents
         if settlement.owed_cents == 0:
+            if secured:
+                await self._collect(0, 0)
             await self._set_status("settled", "nothing owed after the dispute")
             return await self._finish()
 
@@ -126,6 +149,8 @@ class TimesheetWorkflow:
         # they ran. Shape 2 (TimesheetInput.shape) never sleeps for zero and asks no patch.
         if spread > timedelta(0) or (request.shape < 2 and not workflow.patched("no-timer-for-zero-spread")):
             await workflow.sleep(spread)
+        if secured:
+            return await self._collect_and_release(settlement.owed_cents, settlement.guaranteed_cents)
         charge = await self._activity(
             CHARGE_CLIENT,
             ChargeInput(
@@ -184,6 +209,127 @@ class TimesheetWorkflow:
         await self._notify("funds_released", [request.provider_id])
         await self._set_status("settled", f"released {released.amount_cents} cents to the provider")
         return await self._finish()
+
+    # --- shape 3: what secures the week, collecting it, and the guarantee bounded by it ------------------
+
+    async def _secure(self, target_cents: int, stage: Literal["start", "freeze"]) -> None:
+        request = self.input
+        self.secured = await self._activity(
+            SECURE_WEEK,
+            SecureInput(
+                contract_id=request.contract_id, client_id=request.client_id, week_start=request.week_start,
+                currency=request.currency, target_cents=target_cents, stage=stage,
+            ),
+        )  # fmt: skip
+
+    async def _collect(self, owed_cents: int, guaranteed_cents: int) -> Collection:
+        request = self.input
+        return await self._activity(
+            COLLECT_WEEK,
+            CollectInput(
+                contract_id=request.contract_id, client_id=request.client_id, provider_id=request.provider_id,
+                week_start=request.week_start, currency=request.currency, owed_cents=owed_cents,
+                guaranteed_cents=guaranteed_cents,
+            ),
+        )  # fmt: skip
+
+    async def _collect_and_release(self, owed_cents: int, guaranteed_cents: int) -> TimesheetView:
+        """The hold pays first, then the client's balance; if that fails, the guarantee pays the guaranteed
+        time the hold did not cover, never more than the credit the week reserved, and a payout above
+        the deployment's review threshold waits for support. What was collected or paid is released to
+        the provider after the security period."""
+        request = self.input
+        collection = await self._collect(owed_cents, guaranteed_cents)
+        self.charged_cents = held = collection.collected_cents
+        if not collection.rest_failed:
+            await self._set_status("charged", f"client charged {held} cents")
+        else:
+            await self._notify(
+                "charge_failed", [request.client_id, request.provider_id], reason=collection.reason
+            )
+            payout = collection.guarantee_cap_cents
+            threshold = request.policy.guarantee_review_cents
+            if payout > 0 and 0 < threshold < payout:
+                payout = await self._payout_review(payout)
+            if payout > 0:
+                paid = await self._activity(
+                    GUARANTEE_PAYOUT,
+                    PayoutInput(
+                        contract_id=request.contract_id, client_id=request.client_id,
+                        provider_id=request.provider_id, week_start=request.week_start, amount_cents=payout,
+                        currency=request.currency,
+                    ),
+                )  # fmt: skip
+                self.guarantee_paid_cents = paid.amount_cents
+                held += paid.amount_cents
+                await self._set_status(
+                    "paid_by_guarantee", f"charge failed; guarantee fund paid {paid.amount_cents} cents"
+                )
+                await self._notify("guarantee_payout", [request.provider_id, request.client_id])
+            elif held > 0:
+                await self._set_status(
+                    "charged", f"client charged {held} of {owed_cents} cents; the rest was not secured"
+                )
+            else:
+                await self._set_status("unpaid", "charge failed and nothing was secured for the week")
+                return await self._finish()
+        await workflow.sleep(timedelta(seconds=request.policy.security_period_s))
+        released = await self._activity(
+            RELEASE_FUNDS,
+            ReleaseInput(
+                key=f"release:{request.contract_id}:{request.week_start:%Y-%m-%d}", contract_id=request.contract_id,
+                provider_id=request.provider_id, week_start=request.week_start, amount_cents=held,
+                currency=request.currency,
+            ),
+        )  # fmt: skip
+        self.released_cents = released.amount_cents
+        await self._notify("funds_released", [request.provider_id])
+        await self._set_status("settled", f"released {released.amount_cents} cents to the provider")
+        return await self._finish()
+
+    async def _payout_review(self, amount_cents: int) -> int:
+        """Support approves or refuses the payout before its deadline; silence pays it."""
+        deadline = workflow.now() + timedelta(seconds=self.input.policy.payout_review_s)
+        review = self.payout_review = PayoutReview(amount_cents=amount_cents, deadline=deadline)
+        await self._set_status(
+            "payout_review", f"a guarantee payout of {amount_cents} cents waits for support"
+        )
+        try:
+            await workflow.wait_condition(
+                lambda: review.decision is not None, timeout=max(deadline - workflow.now(), timedelta(0))
+            )
+        except TimeoutError:
+            review.decision = "deadline"
+            self.history.append(f"{workflow.now().isoformat()} payout review deadline passed: paid")
+        return 0 if review.decision == "refused" else amount_cents
+
+    @workflow.update
+    def decide_payout(self, request: DecidePayout) -> ActionResult:
+        review = self.payout_review
+        assert review is not None
+        review.decision = "approved" if request.approve else "refused"
+        review.reason = request.reason.strip()
+        review.decided_by = request.actor.user_id
+        self.history.append(
+            f"{workflow.now().isoformat()} support {review.decision} the payout: {review.reason}"
+        )
+        return ActionResult(status=self.status, message=f"payout {review.decision}")
+
+    @decide_payout.validator
+    def _check_decide_payout(self, request: DecidePayout) -> None:
+        if request.actor.role != "support":
+            raise reject("only support staff decide guarantee payouts", "role_required")
+        review = self.payout_review
+        if review is None or self.status != "payout_review" or review.decision is not None:
+            raise reject(
+                f"no guarantee payout waits for a decision (the timesheet is {self.status})", "not_in_review"
+            )
+        if not request.reason.strip() or len(request.reason) > MAX_REASON_CHARS:
+            raise reject(
+                f"give a reason of 1 to {MAX_REASON_CHARS} characters for the decision", "invalid_input"
+            )
+        if workflow.now() >= review.deadline:
+            raise reject("the payout review window closed: the payout was made", "review_window_closed")
 
     async def _review(self) -> None:
         """Until the review deadline (which support may extend): approve, dispute, or silence."""
@@ -419,6 +565,8 @@ class TimesheetWorkflow:
             released_cents=self.released_cents,
             dispute=self.dispute,
             history=list(self.history),
+            secured=self.secured,
+            payout_review=self.payout_review,
         )
 
     # --- helpers -------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import uuid
 
 from fastapi import APIRouter, Header, Query, status
 
-from api.deps import ClientUser, CurrentUser, ProviderUser, ServicesDep, SessionDep
+from api.deps import ClientUser, CurrentUser, ProviderUser, ServicesDep, SessionDep, SettingsDep
 from api.schemas import (
     ContractCreate,
     ContractPublic,
@@ -26,10 +26,12 @@ router = APIRouter(prefix="/v1/contracts", tags=["contracts"])
 
 
 @router.post("", response_model=ContractPublic, status_code=status.HTTP_201_CREATED, tags=["client"])
-def create(body: ContractCreate, session: SessionDep, client: ClientUser) -> ContractPublic:
+def create(
+    body: ContractCreate, session: SessionDep, settings: SettingsDep, client: ClientUser
+) -> ContractPublic:
     """An hourly offer to a provider; it becomes active when the provider accepts it."""
     return service.offer(
-        session, client, provider_id=body.provider_id, title=body.title, rate_cents=body.rate_cents,
+        session, settings, client, provider_id=body.provider_id, title=body.title, rate_cents=body.rate_cents,
         currency=body.currency, weekly_limit_hours=body.weekly_limit_hours, manual_allowed=body.manual_allowed,
         work_view=body.work_view,
     )  # fmt: skip

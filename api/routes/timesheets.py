@@ -40,6 +40,11 @@ class ResolveBody(ActionBase):
     note: str = Field(default="", max_length=MAX_REASON_CHARS)
 
 
+class PayoutDecisionBody(ActionBase):
+    approve: bool
+    reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
+
+
 class ExtendBody(ActionBase):
     deadline: str = Field(pattern="^(review|response)$")
     until: datetime
@@ -109,4 +114,15 @@ async def extend(
         body.until,
         body.reason,
         body.request_id,
+    )
+
+
+@router.post("/{week}/payout", response_model=ActionResult, tags=["support"])
+async def decide_payout(
+    contract_id: uuid.UUID, week: str, body: PayoutDecisionBody, support: SupportUser, services: ServicesDep
+) -> ActionResult:
+    """Approve or refuse a guarantee payout that waits for support (above the review threshold); support's
+    silence until the deadline pays it."""
+    return await service.decide_payout(
+        services, support, contract_id, parse_week(week), body.approve, body.reason, body.request_id
     )

@@ -28,6 +28,7 @@ from domain.messages import (
 from store import contracts as repo
 from store.audit import audit
 from store.models import Contract, TimesheetSnapshot, User, utcnow
+from store.settings import Settings
 from store.timesheets import recent_snapshots, users_by_id
 from workflows.contract import ContractWorkflow, contract_workflow_id
 from workflows.handles import update_name
@@ -45,13 +46,14 @@ def public(session: Session, contract: Contract) -> ContractPublic:
 
 
 def offer(
-    session: Session, client: User, *, provider_id: uuid.UUID, title: str, rate_cents: int, currency: str,
+    session: Session, settings: Settings, client: User, *, provider_id: uuid.UUID, title: str, rate_cents: int, currency: str,
     weekly_limit_hours: int, manual_allowed: bool, work_view: bool,
 ) -> ContractPublic:  # fmt: skip
     """An hourly offer to a provider; it becomes active when the provider accepts it."""
     contract = repo.create_offer(
         session=session, client=client, provider_id=provider_id, title=title, rate_cents=rate_cents,
         currency=currency, weekly_limit_hours=weekly_limit_hours, manual_allowed=manual_allowed, work_view=work_view,
+        max_rate_cents=settings.max_rate_cents,
     )  # fmt: skip
     audit(session=session, actor=client, action="contract.offer", subject_type="contract",
           subject_id=str(contract.id))  # fmt: skip

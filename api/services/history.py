@@ -20,20 +20,29 @@ from temporalio.converter import DataConverter
 
 from api.schemas import TimelineEvent
 from api.services.support import week_of_workflow
-from domain.activities import CHARGE_CLIENT, FREEZE_TIMESHEET, RECORD_TIMESHEET_STATUS
+from domain.activities import (
+    CHARGE_CLIENT,
+    COLLECT_WEEK,
+    FREEZE_TIMESHEET,
+    RECORD_TIMESHEET_STATUS,
+    SECURE_WEEK,
+)
 from domain.calendar import iso_week_name, parse_week
 from domain.messages import (
     ActionResult,
     Approve,
     ChargeInput,
     ChargeResult,
+    Collection,
     ContractRecord,
     ContractState,
+    DecidePayout,
     Dispute,
     EndContract,
     ExtendDeadline,
     Resolve,
     Respond,
+    Security,
     SnapshotResult,
     StatusRecord,
     TimesheetInput,
@@ -56,6 +65,7 @@ DISPUTE = update_name(TimesheetWorkflow.dispute_entries)
 RESPOND = update_name(TimesheetWorkflow.respond)
 RESOLVE = update_name(TimesheetWorkflow.resolve)
 EXTEND = update_name(TimesheetWorkflow.extend_deadline)
+DECIDE_PAYOUT = update_name(TimesheetWorkflow.decide_payout)
 _UPDATE_ARGS: dict[str, type[BaseModel]] = {
     SET_WORK_VIEW: WorkViewChange,
     CHANGE_WEEKLY_LIMIT: WeeklyLimitChange,
@@ -65,6 +75,7 @@ _UPDATE_ARGS: dict[str, type[BaseModel]] = {
     RESPOND: Respond,
     RESOLVE: Resolve,
     EXTEND: ExtendDeadline,
+    DECIDE_PAYOUT: DecidePayout,
 }
 _UPDATE_RESULTS: dict[str, type[BaseModel]] = {
     SET_WORK_VIEW: WorkViewChanged,
@@ -73,12 +84,16 @@ _UPDATE_RESULTS: dict[str, type[BaseModel]] = {
 }
 CONTRACT_TYPE = ContractWorkflow.__name__
 _MONEY = {
+    "hold": "{amount} of the client's balance was held for {week}",
+    "hold_release": "{amount} held for {week} and not needed went back to the client's balance",
     "charge": "The client was charged {amount} for {week} (held for the security period)",
     "guarantee_payout": "The guarantee fund paid the provider {amount} for the guaranteed hours of {week}",
     "receivable": "A receivable of {amount} was recorded against the client for {week}",
     "release": "{amount} for {week} was released to the provider",
 }
 _STATUS_WORDS = {
+    "payout_review": "The guarantee payout for {week} is above the review threshold: support decides "
+    "(support's silence pays it at the deadline)",
     "submitted": "The timesheet for {week} was frozen and submitted to the client for review",
     "auto_approved": "The review deadline passed without a dispute: {week} was auto-approved",
     "unpaid": "The charge for {week} failed and none of its time was guaranteed: it stays unpaid",
@@ -232,6 +247,25 @@ class TimelineBuilder:
                             f"which {self.money(t.guaranteed_cents)} guaranteed (snapshot {snap.content_hash[:12]})",
                             history, amount=t.amount_cents,
                         )  # fmt: skip
+                elif activity == SECURE_WEEK.name:
+                    secured = await self.decode(attrs_d.result.payloads, Security)
+                    if isinstance(secured, Security):
+                        self.add(
+                            at, "secured",
+                            f"{label} is secured for {self.money(secured.secured_cents)}: "
+                            f"{self.money(secured.held_cents)} held on the client's balance, "
+                            f"{self.money(secured.credit_cents)} of credit",
+                            history, amount=secured.secured_cents,
+                        )  # fmt: skip
+                elif activity == COLLECT_WEEK.name:
+                    collected = await self.decode(attrs_d.result.payloads, Collection)
+                    if isinstance(collected, Collection) and collected.rest_failed:
+                        self.add(
+                            at, "charge_failed",
+                            f"Charging the client beyond the hold for {label} failed: {collected.reason}; the "
+                            f"guarantee may pay up to {self.money(collected.guarantee_cap_cents)} (the credit secured)",
+                            history, amount=collected.guarantee_cap_cents,
+                        )  # fmt: skip
                 elif activity == CHARGE_CLIENT.name:
                     charge = await self.decode(attrs_d.result.payloads, ChargeResult)
                     asked = await self.decode(inputs, ChargeInput)
@@ -317,6 +351,12 @@ class TimelineBuilder:
         elif name == EXTEND and isinstance(arg, ExtendDeadline):
             add("extend", f"extended the {arg.deadline} deadline of {label} to {utc_words(arg.until)} "
                           f"because: “{arg.reason.strip()}”")  # fmt: skip
+        elif name == DECIDE_PAYOUT and isinstance(arg, DecidePayout):
+            verdict = "approved" if arg.approve else "refused"
+            add(
+                "payout_decision",
+                f"{verdict} the guarantee payout of {label} because: “{arg.reason.strip()}”",
+            )
         elif name:
             add("update", f"sent {name} to {history.workflow_id}")
         return status

@@ -21,6 +21,7 @@ from domain.messages import (
     ActionResult,
     Actor,
     Approve,
+    DecidePayout,
     Dispute,
     ExtendDeadline,
     Resolution,
@@ -29,10 +30,11 @@ from domain.messages import (
     TimesheetView,
 )
 from domain.timesheet import Timesheet
-from store.audit import audit_support_read
+from store.audit import audit, audit_support_read
 from store.captures import list_captures, live_timesheet
 from store.contracts import visible_contract
 from store.models import Capture, Contract, User, utcnow
+from store.security import secured
 from store.settings import Settings
 from store.timesheets import snapshot_of, snapshots, users_by_id, weeks_in_review
 from workflows.handles import update_name
@@ -63,9 +65,11 @@ def load_week(
     audit_support_read(
         session=session, user=user, subject_type="timesheet", subject_id=f"{contract_id}:{start:%Y-%m-%d}"
     )
+    held = secured(session=session, contract_id=contract.id, week_start=start)
     return TimesheetPublic(
         **body.model_dump(), iso_week=iso_week_name(start), status=status, frozen=frozen, snapshot_hash=digest,
         edit_cutoff=edit_cutoff(start, policy), review_deadline=review_deadline(start, policy),
+        held_cents=held.held_cents, credit_cents=held.credit_cents, secured_cents=held.secured_cents,
     )  # fmt: skip
 
 
@@ -85,7 +89,7 @@ async def with_workflow_view(services: Services, sheet: TimesheetPublic) -> Time
             "status": view.status, "review_deadline": view.review_deadline, "dispute": view.dispute,
             "owed_cents": view.owed_cents, "charged_cents": view.charged_cents,
             "guarantee_paid_cents": view.guarantee_paid_cents, "released_cents": view.released_cents,
-            "history": view.history,
+            "history": view.history, "payout_review": view.payout_review,
         }
     )  # fmt: skip
 
@@ -166,6 +170,23 @@ async def resolve(
 ) -> ActionResult:  # fmt: skip
     arg = Resolve(actor=actor(support), resolutions=resolutions, note=note)
     return await _update(services, support, contract_id, week, TimesheetWorkflow.resolve, arg, request_id)
+
+
+async def decide_payout(
+    services: Services, support: User, contract_id: uuid.UUID, week: datetime, approve: bool, reason: str,
+    request_id: str,
+) -> ActionResult:  # fmt: skip
+    """Support approves or refuses a guarantee payout above the review threshold (audited in the
+    workflow's history and the audit log)."""
+    arg = DecidePayout(actor=actor(support), approve=approve, reason=reason)
+    result = await _update(
+        services, support, contract_id, week, TimesheetWorkflow.decide_payout, arg, request_id
+    )
+    await services.db(lambda session: audit(
+        session=session, actor=support, action="payout.approve" if approve else "payout.refuse",
+        subject_type="timesheet", subject_id=f"{contract_id}:{week_start(week):%Y-%m-%d}", detail={"reason": reason},
+    ))  # fmt: skip
+    return result
 
 
 async def extend(

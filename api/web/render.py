@@ -52,6 +52,7 @@ NOTICES = {
     "contested": "You contested the dispute: support will decide each entry.",
     "resolved": "Resolution recorded.",
     "extended": "Deadline extended.",
+    "payout_decided": "Payout decision recorded.",
 }
 STATUS_WORDS = {
     "open": "open: the week is still being tracked",
@@ -62,6 +63,7 @@ STATUS_WORDS = {
     "disputed": "disputed: waiting for the provider's answer",
     "in_support": "in support: support decides each disputed entry",
     "charged": "charged: held for the security period",
+    "payout_review": "a guarantee payout waits for support",
     "paid_by_guarantee": "paid by the guarantee fund",
     "unpaid": "unpaid",
     "settled": "settled",

@@ -167,6 +167,30 @@ async def resolve(
     return await support_action(services, viewer, contract_id, act, "resolved")
 
 
+@router.post("/support/contracts/{contract_id}/week/{week}/payout")
+async def decide_payout(
+    contract_id: uuid.UUID, week: str, viewer: FormViewerDep, services: ServicesDep,
+    request_id_: str = Form("", alias="request_id", max_length=100), decision: str = Form("", max_length=10),
+    reason: str = Form("", max_length=MAX_REASON_CHARS),
+) -> Response:  # fmt: skip
+    need_support(viewer)
+
+    async def act() -> object:
+        if decision not in ("approve", "refuse"):
+            raise InvalidInput("approve or refuse the payout")
+        return await timesheet_service.decide_payout(
+            services,
+            viewer.user,
+            contract_id,
+            parse_week(week),
+            decision == "approve",
+            reason,
+            request_id(request_id_),
+        )
+
+    return await support_action(services, viewer, contract_id, act, "payout_decided")
+
+
 @router.post("/support/contracts/{contract_id}/week/{week}/extend")
 async def extend(
     contract_id: uuid.UUID, week: str, viewer: FormViewerDep, services: ServicesDep,

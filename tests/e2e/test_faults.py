@@ -436,7 +436,7 @@ async def test_a_week_in_review_is_auto_approved_on_time_across_a_temporal_resta
     final = await asyncio.wait_for(fresh.result(), timeout=60)
     assert final.status == "settled" and final.charged_cents == 3600
     assert any("review deadline passed" in line for line in final.history), final.history
-    assert charges(faulty, w) == {"charge": 1, "release": 1}
+    assert charges(faulty, w) == {"hold": 1, "charge": 1, "hold_release": 1, "release": 1}
     charged_at = charge_of(faulty, w.contract_id).created_at
     assert view.review_deadline <= charged_at <= view.review_deadline + ON_TIME, (
         charged_at,
@@ -464,7 +464,7 @@ async def test_a_worker_killed_in_the_review_window_is_replaced_and_the_week_cha
     final = await asyncio.wait_for(handle.result(), timeout=60)
     assert final.status == "settled" and final.charged_cents == 4800
     assert any("review deadline passed" in line for line in final.history), final.history
-    assert charges(faulty, w) == {"charge": 1, "release": 1}
+    assert charges(faulty, w) == {"hold": 1, "charge": 1, "hold_release": 1, "release": 1}
     charged_at = charge_of(faulty, w.contract_id).created_at
     # The timer fired while no worker ran: its task went to the dead worker's sticky queue first and
     # reaches the new worker when the sticky schedule-to-start timeout ends.

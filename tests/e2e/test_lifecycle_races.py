@@ -137,7 +137,7 @@ async def test_approving_at_the_moment_of_the_deadline_has_exactly_one_outcome(s
             "approved" if any(" approved" in line and "auto" not in line for line in view.history) else "auto"
         )
         assert decided == ("approved" if outcome == "approved" else "auto"), (outcome, view.history)
-        assert charges(stack, w) == {"charge": 1, "release": 1}
+        assert charges(stack, w) == {"hold": 1, "charge": 1, "hold_release": 1, "release": 1}
     ledger_invariants(stack.database_url)
 
 
@@ -224,12 +224,15 @@ async def test_a_worker_killed_mid_charge_or_mid_payout_moves_money_exactly_once
             locked = ledger.account(
                 session=session, kind="client_balance", owner_id=uuid.UUID(w.client_id), currency="USD"
             )
-        else:  # no funds: the charge fails and the guarantee pays
+        else:  # no funds but credit: the charge fails and the guarantee pays what the credit secured
             locked = ledger.account(session=session, kind="guarantee_fund", currency="USD")
+    if phase == "payout":
+        w.credit(100_00)
+    handle = await start_week(stack, w, deadline_in=4, activity_timeout_s=4)
+    await until_status(handle, "submitted")  # secured (the balance held) and frozen: now block the money
     lock = hold_row_lock(stack.database_url, locked.id)
     try:
-        handle = await start_week(stack, w, deadline_in=2, activity_timeout_s=4)
-        await until_activity_running(handle, "charge_client" if phase == "charge" else "guarantee_payout")
+        await until_activity_running(handle, "collect_week" if phase == "charge" else "guarantee_payout")
         await asyncio.sleep(0.3)  # the activity is inside its transaction, waiting on the lock
         stack.kill_worker()
     finally:
@@ -241,7 +244,7 @@ async def test_a_worker_killed_mid_charge_or_mid_payout_moves_money_exactly_once
     counts = charges(stack, w)
     if phase == "charge":
         assert view.charged_cents == 6000
-        assert counts == {"charge": 1, "release": 1}
+        assert counts == {"hold": 1, "charge": 1, "hold_release": 1, "release": 1}
     else:
         assert view.guarantee_paid_cents == 6000
         assert counts == {"guarantee_payout": 1, "receivable": 1, "release": 1}

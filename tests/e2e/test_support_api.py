@@ -22,9 +22,11 @@ from temporalio.worker import Replayer
 
 from domain.calendar import slot_start, week_label, week_start
 from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, TimesheetView
+from store import security
 from store.db import session_scope
 from store.images import check_image, thumbnail
 from store.models import AuditLog, Capture, Contract, ManualEntry, WorkViewInterval
+from store.users import create_user
 from tests.badinput.images import screenshot
 from tests.harness import RunningStack
 from workflows.attributes import CLIENT_ID, CONTRACT_ID, PROVIDER_ID, TIMESHEET_STATUS, WEEK_START
@@ -112,6 +114,17 @@ class Party:
 
 async def temporal(stack: RunningStack) -> Client:
     return await connect(stack.stack.temporal_address)
+
+
+def grant_credit(stack: RunningStack, client_id: str, cents: int) -> None:
+    with session_scope(stack.database_url) as session:
+        admin = create_user(
+            session=session, email=f"admin-{uuid.uuid4().hex[:8]}@test.workproof.dev", role="admin"
+        )
+        security.set_credit_line(
+            session=session, client_id=uuid.UUID(client_id), currency="USD", limit_cents=cents, reason="test",
+            granted_by=admin.id,
+        )  # fmt: skip
 
 
 async def make_party(
@@ -371,6 +384,7 @@ async def test_raw_histories_load_and_replay(stack: RunningStack, support: tuple
     and replay, and the timeline tells the money in words."""
     client = await temporal(stack)
     party = await make_party(stack, client, funds=0)
+    grant_credit(stack, party.client_id, 100_00)  # no funds, but the platform accepted the exposure
     week = past_week()
     party.capture(week + timedelta(days=2, hours=14, minutes=7), "Reports")
     party.capture(week + timedelta(days=2, hours=14, minutes=19), "")  # no memo: billed, not guaranteed
@@ -401,7 +415,8 @@ async def test_raw_histories_load_and_replay(stack: RunningStack, support: tuple
             e["text"]
             for e in http.get(f"/v1/support/contracts/{party.contract_id}/timeline").json()["events"]
         )
-        assert "Charging the client $24.00 for week" in story and "failed" in story
+        assert "is secured for $100.00: $0.00 held on the client's balance, $100.00 of credit" in story
+        assert "Charging the client beyond the hold for week" in story and "failed" in story
         assert "The guarantee fund paid the provider $12.00 for the guaranteed hours of week" in story
         assert "A receivable of $12.00 was recorded against the client" in story
 

@@ -22,7 +22,7 @@ from activities import all_activities
 from deploy.setup import register_search_attributes
 from deploy.stack import find_binary
 from domain.calendar import slot_start, week_start
-from store import ledger
+from store import ledger, security
 from store.db import migrate, session_scope
 from store.models import Capture, Contract, LedgerTransfer, ManualEntry, User, WorkViewInterval
 from tests.harness import drop_database, local_postgres_url
@@ -116,6 +116,17 @@ class Week:
             ledger.fund_client(
                 session=session, client_id=uuid.UUID(self.client_id), amount_cents=cents, currency=self.currency,
                 key=f"funding:{uuid.uuid4()}",
+            )  # fmt: skip
+
+    def credit(self, cents: int) -> None:
+        """An admin grants the client a credit line: guaranteed exposure beyond the client's held money."""
+        with session_scope(self.database_url) as session:
+            admin = User(email=f"a-{uuid.uuid4().hex[:8]}@t.dev", role="admin")
+            session.add(admin)
+            session.flush()
+            security.set_credit_line(
+                session=session, client_id=uuid.UUID(self.client_id), currency=self.currency, limit_cents=cents,
+                reason="test", granted_by=admin.id,
             )  # fmt: skip
 
     def transfers(self) -> list[LedgerTransfer]:

@@ -13,7 +13,7 @@ from temporalio.worker import Replayer
 from tests.workflows.conftest import HISTORIES
 from workflows.client import WORKFLOWS
 
-FILES = sorted(HISTORIES.glob("**/*.json"))  # v1/: shapes from before a patch, kept forever
+FILES = sorted(HISTORIES.glob("**/*.json"))  # v1/, v2/, v3/: shapes that ran before, kept forever
 
 
 def test_there_is_a_history_for_every_path() -> None:
@@ -27,6 +27,8 @@ def test_there_is_a_history_for_every_path() -> None:
         "dispute-unanswered",
         "guarantee-payout",
         "no-time",
+        "nothing-secured",
+        "payout-reviewed",
     ):
         assert f"timesheet-{path}" in names
     assert {"contract-ended-mid-week", "contract-first-week-continued-as-new"} <= names

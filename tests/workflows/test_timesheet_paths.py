@@ -99,8 +99,10 @@ async def test_silence_until_the_deadline_is_approval(
     await keep_history(handle, "timesheet-auto-approved")
     assert view.status == "settled"
     assert view.amount_cents == 6000 and view.charged_cents == 6000 and view.released_cents == 6000
-    assert kinds(w) == {"charge": 6000, "release": 6000}
+    # the week's most (40 h at 60.00) was held as far as the balance went; the charge came from the hold
+    assert kinds(w) == {"hold": 100_00, "charge": 6000, "hold_release": 4000, "release": 6000}
     assert w.balance("provider_available", w.provider_id) == 6000
+    assert w.balance("client_balance", w.client_id) == 4000 and w.balance("client_hold", w.client_id) == 0
     assert any("auto_approved" in line for line in view.history)
     with session_scope(database_url) as session:
         sent = {
@@ -135,7 +137,7 @@ async def test_early_approval_charges_once_and_a_retried_request_returns_the_fir
     view = await handle.result()
     await keep_history(handle, "timesheet-approved-early")
     assert view.status == "settled" and view.charged_cents == 3600
-    assert kinds(w) == {"charge": 3600, "release": 3600}
+    assert kinds(w) == {"hold": 100_00, "charge": 3600, "hold_release": 6400, "release": 3600}
     ledger_invariants(database_url)
 
 
@@ -248,7 +250,9 @@ async def test_a_failed_charge_is_paid_by_the_guarantee_for_documented_slots_onl
     w.capture(
         week + timedelta(days=3, hours=12, minutes=5), kind="tracked"
     )  # Thu, Work View off, over the limit
-    # no funding: the client's prepaid balance is empty, so the charge fails
+    # no funding: the client's prepaid balance is empty, so the charge fails; an admin granted credit, so
+    # the guaranteed part is secured and the guarantee pays it
+    w.credit(100_00)
     handle = await start(env, w, limit=2)
     view = await handle.result()
     await keep_history(handle, "timesheet-guarantee-payout")
