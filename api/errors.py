@@ -106,6 +106,16 @@ def install(app: FastAPI) -> None:
         log.exception("database error")
         return refusal("the request could not be stored", "server_error", 500)
 
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(request: Request, error: UnicodeEncodeError) -> JSONResponse:
+        # A lone surrogate ("\ud800" in JSON) is no text: refused whichever field carried it. The free-text
+        # rules (domain.text) refuse it before this; this catches any other field on its way to storage.
+        return refusal(
+            "the request holds a lone surrogate, which is no text: send proper UTF-8",
+            "text_invalid_character",
+            422,
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         # The framework's own refusals (an unreadable body, an unknown path or method) in the same shape.

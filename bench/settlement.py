@@ -144,8 +144,10 @@ class FloorWorkflow:
     async def run(self, request: FloorInput) -> str:
         self.upserts = request.upserts
         spread = timedelta(seconds=spread_offset(request.key, request.spread_s))
+        await self._step("floor_secure")  # shape 3: the week is secured when it starts
         # the edit cutoff is long past: no timer, as in the real run
         await self._step("floor_freeze")
+        await self._step("floor_secure")  # and topped up at the freeze
         await self._status("submitted")
         await self._step("floor_notify")  # timesheet_submitted
         wait = request.review_deadline - workflow.now()
@@ -196,6 +198,10 @@ class FloorActivities:
         with self.lock:
             self.notified += 1
 
+    @activity.defn(name="floor_secure")
+    def secure(self, step: str) -> None:
+        return None
+
     @activity.defn(name="floor_charge")
     def charge(self, step: str) -> None:
         return None
@@ -205,7 +211,7 @@ class FloorActivities:
         return None
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.freeze, self.record_status, self.notify, self.charge, self.release]
+        return [self.freeze, self.record_status, self.notify, self.secure, self.charge, self.release]
 
 
 ROLE = {  # a real activity → its stand-in in the floor
@@ -213,9 +219,11 @@ ROLE = {  # a real activity → its stand-in in the floor
     "record_timesheet_status": "floor_record_status",
     "notify": "floor_notify",
     "charge_client": "floor_charge",
+    "secure_week": "floor_secure",
+    "collect_week": "floor_charge",
     "release_funds": "floor_release",
 }
-CHARGES = ("charge_client", "floor_charge")
+CHARGES = ("charge_client", "collect_week", "floor_charge")
 
 
 # --- the contracts -------------------------------------------------------------------------------------------
@@ -309,7 +317,10 @@ def verify_ledger(database_url: str, parties: list[Party], views: list[Any]) -> 
             for prefix in ("charge", "release"):
                 if (n := kinds[(party.contract_id, prefix)]) != 1:
                     problems.append(f"{party.contract_id}: {n} {prefix}: transfers, not exactly one")
-        if others := {prefix for _, prefix in kinds} - {"charge", "release"}:
+            for prefix in ("hold", "hold-release"):  # shape 3: the week held, and the unused hold returned
+                if (n := kinds[(party.contract_id, prefix)]) > 1:
+                    problems.append(f"{party.contract_id}: {n} {prefix}: transfers, more than one")
+        if others := {prefix for _, prefix in kinds} - {"charge", "release", "hold", "hold-release"}:
             problems.append(f"unexpected transfers: {sorted(others)}")
         if (total := ledger.sum_of_balances(session=session)) != 0:
             problems.append(f"the ledger sums to {total} cents, not zero")

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import re
-
 from domain.errors import InvalidInput
 
 MAX_CENTS = 10**13  # 100 billion in major units: far past any real week, well inside BIGINT
 MINUTES_PER_HOUR = 60
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Currencies in circulation (ISO 4217, without fund, metal and test codes): anything else is refused
+# before it can name a ledger account.
+CURRENCIES = frozenset(
+    """
+    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD
+    BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN
+    ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD
+    IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD
+    MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD
+    OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP
+    SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD
+    UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
+    """.split()
+)
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 
@@ -43,9 +54,10 @@ def check_cents(value: int, *, what: str = "amount", allow_zero: bool = True) ->
 
 def check_currency(code: str) -> str:
     """An upper-case three-letter ISO 4217 code."""
-    if not isinstance(code, str) or not _CURRENCY.match(code.strip().upper()):
+    if not isinstance(code, str) or code.strip().upper() not in CURRENCIES:
         raise InvalidInput(
-            f"currency {code!r} is not an ISO 4217 code such as USD or EUR", "currency_invalid"
+            f"currency {str(code)[:10]!r} is not an ISO 4217 currency in circulation, such as USD or EUR",
+            "currency_invalid",
         )
     return code.strip().upper()
 

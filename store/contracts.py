@@ -10,6 +10,7 @@ from sqlmodel import Session, col, func, or_, select
 from domain.calendar import as_utc, slot_end, slot_start
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.money import check_cents, check_currency
+from domain.text import MAX_TITLE_CHARS, check_text
 from domain.timesheet import ContractTerms, check_weekly_limit
 from domain.timesheet import WorkViewInterval as TermsInterval
 from store.models import Contract, User, WorkViewInterval, utcnow
@@ -35,9 +36,9 @@ def create_offer(
         raise InvalidInput(
             f"provider {provider_id} is not a provider on this platform: check the id", "provider_unknown"
         )
-    title = (title or "").strip()
-    if not title or len(title) > 200:
-        raise InvalidInput("title must be 1 to 200 characters")
+    title = check_text(title, what="title", max_chars=MAX_TITLE_CHARS)
+    if not title:
+        raise InvalidInput("give the contract a title", "invalid_input")
     check_cents(rate_cents, what="rate_cents")
     if max_rate_cents is not None and rate_cents > max_rate_cents:
         raise InvalidInput(

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from domain.text import MAX_NAME_CHARS, check_text
 from store.models import ROLES, ApiToken, User, utcnow
 
 TOKEN_PREFIX = "wp_"
@@ -38,8 +39,7 @@ def check_role(role: str) -> str:
 def create_user(*, session: Session, email: str, role: str, name: str = "", timezone: str = "UTC") -> User:
     email = check_email(email)
     role = check_role(role)
-    if len(name) > 200:
-        raise InvalidInput("name is longer than 200 characters")
+    name = check_text(name, what="name", max_chars=MAX_NAME_CHARS)
     if session.exec(select(User).where(User.email == email)).first():
         raise Conflict(f"a user with email {email} exists already")
     user = User(email=email, role=role, name=name.strip() or email.split("@")[0], timezone=timezone)

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         ActivitySpec,
     )
     from domain.calendar import WEEK
-    from domain.errors import DomainError
+    from domain.errors import DomainError, ErrorCode
     from domain.messages import (
         ActionResult,
         Approve,
@@ -60,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.money import amount_for_minutes
     from domain.settlement import check_disputable, check_resolutions, settle, spread_offset
-    from domain.text import MAX_REASON_CHARS
+    from domain.text import MAX_REASON_CHARS, check_text
     from workflows.attributes import DISPUTE_OPEN, TIMESHEET_STATUS
     from workflows.calls import call
     from workflows.refusals import reject
@@ -71,6 +71,16 @@ Out = TypeVar("Out")
 
 def timesheet_workflow_id(contract_id: str, week_start: datetime) -> str:
     return f"timesheet-{contract_id}-{week_start:%Y-%m-%d}"
+
+
+def check_words(value: str, what: str, *, required: bool, code: ErrorCode) -> None:
+    """A reason or note by the rules of every free text (domain.text): refused before it is written."""
+    try:
+        cleaned = check_text(value, what=what, max_chars=MAX_REASON_CHARS)
+    except DomainError as error:
+        raise reject(error.message, error.code) from None
+    if required and not cleaned:
+        raise reject(f"give a {what}: it is required", code)
 
 
 @workflow.defn
@@ -324,10 +334,7 @@ class TimesheetWorkflow:
             raise reject(
                 f"no guarantee payout waits for a decision (the timesheet is {self.status})", "not_in_review"
             )
-        if not request.reason.strip() or len(request.reason) > MAX_REASON_CHARS:
-            raise reject(
-                f"give a reason of 1 to {MAX_REASON_CHARS} characters for the decision", "invalid_input"
-            )
+        check_words(request.reason, "reason for the decision", required=True, code="invalid_input")
         if workflow.now() >= review.deadline:
             raise reject("the payout review window closed: the payout was made", "review_window_closed")
 
@@ -416,10 +423,9 @@ class TimesheetWorkflow:
     def _check_dispute(self, request: Dispute) -> None:
         self._check_client(request.actor.user_id, request.actor.role)
         self._check_in_review("dispute")
-        if not request.reason.strip():
-            raise reject("say why the hours are disputed (a reason is required)", "dispute_invalid")
-        if len(request.reason) > MAX_REASON_CHARS:
-            raise reject(f"the reason is longer than {MAX_REASON_CHARS} characters", "dispute_invalid")
+        check_words(
+            request.reason, "reason why the hours are disputed", required=True, code="dispute_invalid"
+        )
         assert self.snapshot is not None
         try:
             check_disputable(self.snapshot.timesheet, request.entry_ids)
@@ -446,6 +452,7 @@ class TimesheetWorkflow:
             )
         if self.dispute.response is not None:
             raise reject("the dispute has been answered already", "no_dispute_waiting")
+        check_words(request.note, "note", required=False, code="invalid_input")
         if workflow.now() >= self.dispute.response_deadline:
             raise reject(
                 f"the response window closed at {self.dispute.response_deadline.isoformat()}: support decides now",
@@ -467,6 +474,7 @@ class TimesheetWorkflow:
 
     @resolve.validator
     def _check_resolve(self, request: Resolve) -> None:
+        check_words(request.note, "note", required=False, code="invalid_input")
         if request.actor.role != "support":
             raise reject("only support staff resolve disputes", "role_required")
         if self.dispute is None or self.status != "in_support":
@@ -505,8 +513,7 @@ class TimesheetWorkflow:
     def _check_extend(self, request: ExtendDeadline) -> None:
         if request.actor.role != "support":
             raise reject("only support staff extend deadlines", "role_required")
-        if not request.reason.strip():
-            raise reject("give a reason for the extension", "deadline_invalid")
+        check_words(request.reason, "reason for the extension", required=True, code="deadline_invalid")
         if request.until.tzinfo is None:
             raise reject("the new deadline needs a UTC offset", "deadline_invalid")
         now = workflow.now()

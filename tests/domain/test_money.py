@@ -167,13 +167,18 @@ BAD_CURRENCIES = [
     ("accented letters", "ÉUR"),
     ("not a string", 840),
     ("None", None),
+    ("three letters that name no currency", "XYZ"),
+    ("a test code", "XTS"),
+    ("a precious metal", "XAU"),
+    ("a withdrawn currency", "DEM"),
 ]
 
 
 @pytest.mark.parametrize(("name", "code"), BAD_CURRENCIES, ids=ids(BAD_CURRENCIES))
 def test_check_currency_refuses_what_is_not_an_iso_code(name: str, code: object) -> None:
-    with pytest.raises(InvalidInput, match="is not an ISO 4217 code such as USD or EUR"):
+    with pytest.raises(InvalidInput, match="is not an ISO 4217 currency in circulation") as refused:
         check_currency(code)  # type: ignore[arg-type]
+    assert refused.value.code == "currency_invalid"
 
 
 # --- format_money -----------------------------------------------------------------------------------
