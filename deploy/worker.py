@@ -34,7 +34,7 @@ def build_worker(client, settings: Settings, executor: concurrent.futures.Execut
     )
 
 
-def serve_health(port: int, ready: threading.Event) -> ThreadingHTTPServer:
+def serve_health(host: str, port: int, ready: threading.Event) -> ThreadingHTTPServer:
     class Health(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             ok = ready.is_set() and self.path.split("?")[0] == "/health"
@@ -48,14 +48,18 @@ def serve_health(port: int, ready: threading.Event) -> ThreadingHTTPServer:
         def log_message(self, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("0.0.0.0", port), Health)
+    server = ThreadingHTTPServer((host, port), Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
 
 async def run_worker(settings: Settings) -> None:
     ready = threading.Event()
-    server = serve_health(settings.worker_health_port, ready) if settings.worker_health_port else None
+    server = (
+        serve_health(settings.worker_health_host, settings.worker_health_port, ready)
+        if settings.worker_health_port
+        else None
+    )
     address = settings.temporal_address or f"127.0.0.1:{settings.embedded_temporal_port}"
     client = None
     for attempt in range(120):

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     worker_health_port: int = Field(default=8001, description="The worker answers GET /health here; 0 = off.")
+    worker_health_host: str = Field(
+        default="127.0.0.1",
+        description="Where the worker's health check listens (0.0.0.0 in a pod, for probes).",
+    )
     public_url: str | None = Field(default=None, description="URL people use to reach the API and pages.")
     secret_key: str = Field(
         default="",

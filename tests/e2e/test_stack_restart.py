@@ -13,6 +13,7 @@ import asyncio
 import json
 import shutil
 import socket
+import stat
 import tempfile
 import time
 import uuid
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import text
 from temporalio.client import WorkflowExecutionStatus
@@ -74,11 +76,34 @@ def data_dir() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def assert_private(data_dir: Path) -> None:
+    """Every folder 0700 (the data folder may keep the search bit the PostgreSQL user needs) and every file
+    0600: no other local user reads a screenshot, a memo in temporal.db or a password."""
+    assert stat.S_IMODE(data_dir.stat().st_mode) & 0o077 in (0, 0o011)  # at most search, never read
+    seen = set()
+    for path in data_dir.rglob("*"):
+        relative = path.relative_to(data_dir)
+        if relative.parts[0] == "postgres" or path.is_symlink():
+            continue  # PostgreSQL keeps its own folder 0700 under its own user
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{relative} is {oct(mode)}"
+        seen.add(relative.parts[0])
+    assert {"temporal.db", "postgres_password", "logs"} <= seen, seen
+
+
 def test_data_and_the_contract_workflow_survive_a_restart(data_dir: Path) -> None:
     first = start(data_dir)
     try:
-        assert first.database_url.startswith("postgresql+psycopg://postgres@127.0.0.1:")  # its own PostgreSQL
+        assert first.database_url.startswith(
+            "postgresql+psycopg://postgres:"
+        )  # its own PostgreSQL, a password
         assert (data_dir / "postgres" / "PG_VERSION").exists()
+        port = first.settings.embedded_postgres_port
+        with pytest.raises(psycopg.OperationalError, match="password"):  # no trust: SCRAM for everyone
+            psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=5)
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(f"postgresql://postgres:guess@127.0.0.1:{port}/postgres", connect_timeout=5)
+        assert_private(data_dir)
         running = RunningStack(first)
         _, client_token = running.create_user("client")
         provider_id, provider_token = running.create_user("provider")
@@ -186,3 +211,33 @@ def test_an_unreachable_database_url_fails_in_one_line_naming_database_url(tmp_p
     assert "unset DATABASE_URL to use the embedded PostgreSQL" in message
     assert not (tmp_path / "logs").exists()
     assert time.monotonic() - began < 15
+
+
+def test_a_postgresql_folder_made_with_trust_gets_a_password_on_the_next_start(tmp_path: Path) -> None:
+    """The data folder of a release before passwords: the next start gives the superuser a generated
+    password and switches every rule to SCRAM, keeping the data."""
+    settings = stack_settings(tmp_path / "data", None)
+    (tmp_path / "data").mkdir()
+    first = EmbeddedStack(settings, api=False, worker=False, quiet=True)
+    first.start_postgres()
+    with psycopg.connect(first.database_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (note text)")
+        conn.execute("INSERT INTO kept VALUES ('from before')")
+    first.stop()
+    hba = tmp_path / "data" / "postgres" / "pg_hba.conf"  # as the release before wrote it
+    hba.write_text(hba.read_text().replace("scram-sha-256", "trust"))
+    (tmp_path / "data" / "postgres_password").unlink()
+
+    second = EmbeddedStack(settings, api=False, worker=False, quiet=True)
+    try:
+        second.start_postgres()
+        port = settings.embedded_postgres_port
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/workproof", connect_timeout=5)
+        with psycopg.connect(second.database_url.replace("+psycopg", "")) as conn:
+            assert conn.execute("SELECT note FROM kept").fetchall() == [("from before",)]
+        assert "trust" not in "".join(
+            line for line in hba.read_text().splitlines() if not line.lstrip().startswith("#")
+        )
+    finally:
+        second.stop()
