@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +12,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
+from api.deps import SESSION_COOKIE
 from api.routes import captures, contracts, credit, health, support, timesheets, users
 from api.services import Services
 from api.temporal import TemporalGateway
@@ -21,20 +24,33 @@ log = logging.getLogger("workproof.api")
 
 
 class BodyLimit:
-    """Refuse a body over ``limit`` bytes with 413 before it is parsed or spooled, whether it declares
-    its length or streams it chunked."""
+    """Refuse a body over its route's limit with 413 before it is parsed or spooled, whether it declares
+    its length or streams it chunked: captures (the one route that carries images) may be ``upload_limit``
+    bytes, everything else ``limit``. An API write that carries no credentials at all is refused with 401
+    before a byte of its body is read."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _too_large(send, self.limit)
+        path: str = scope["path"]
+        headers = dict(scope["headers"])
+        if (
+            path.startswith("/v1/")
+            and b"authorization" not in headers
+            and SESSION_COOKIE.encode() not in headers.get(b"cookie", b"")
+        ):
+            await _refuse(send, 401, "sign in: send `Authorization: Bearer <token>`", "token_missing")
+            return
+        limit = self.upload_limit if scope["method"] == "POST" and _UPLOAD.match(path) else self.limit
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(send, limit)
             return
         seen = 0
         started = False
@@ -44,7 +60,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _BodyTooLarge
             return message
 
@@ -58,7 +74,10 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
-                await _too_large(send, self.limit)
+                await _too_large(send, limit)
+
+
+_UPLOAD = re.compile(r"^/v1/contracts/[^/]+/captures/?$")
 
 
 class _BodyTooLarge(BaseException):
@@ -67,9 +86,15 @@ class _BodyTooLarge(BaseException):
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = f'{{"detail":"the request body is over the limit of {limit} bytes","code":"too_large"}}'.encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"),
-                                                                          (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await _refuse(send, 413, f"the request body is over the limit of {limit} bytes", "too_large")
+
+
+async def _refuse(send: Send, status: int, detail: str, code: str) -> None:
+    body = json.dumps({"detail": detail, "code": code}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -102,6 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (health, users, credit, contracts, captures, timesheets, support, pages):
         app.include_router(module.router)
-    body_limit = settings.max_image_bytes * settings.max_monitors + 256 * 1024
-    app.add_middleware(BodyLimit, limit=body_limit)
+    upload_limit = settings.max_image_bytes * settings.max_monitors + 256 * 1024
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, upload_limit=upload_limit)
     return app

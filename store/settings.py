@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     token_days: int = Field(default=365, ge=1, description="Default lifetime of an API token.")
     login_attempts_per_minute: int = Field(default=10, ge=1)
 
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=4096, description="Any request body but a capture upload (JSON, forms)."
+    )
+
     # --- capture ingest ---------------------------------------------------------------------------------
     max_image_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Per monitor image.")
     max_image_pixels: int = Field(default=40_000_000, ge=1, description="Per monitor image (w x h).")
