@@ -16,7 +16,7 @@ from api.deps import SESSION_COOKIE
 from api.routes import captures, contracts, credit, health, support, timesheets, users
 from api.services import Services
 from api.temporal import TemporalGateway
-from api.web import pages
+from api.web import docs, pages
 from store.objects import ObjectStore
 from store.settings import Settings, get_settings
 
@@ -123,9 +123,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Documented hourly work with guaranteed payment.",
         lifespan=lifespan,
+        docs_url=None,  # api/web/docs.py serves it from local assets
+        redoc_url=None,
     )
     errors.install(app)
-    for module in (health, users, credit, contracts, captures, timesheets, support, pages):
+    for module in (health, users, credit, contracts, captures, timesheets, support, docs, pages):
         app.include_router(module.router)
     upload_limit = settings.max_image_bytes * settings.max_monitors + 256 * 1024
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, upload_limit=upload_limit)
