@@ -14,7 +14,7 @@ Who can reach it:
 - the Host header must be ``127.0.0.1:PORT`` or ``localhost:PORT`` (a DNS-rebinding page has its own
   host name there), and a POST must come with an Origin of exactly those: another web site open in
   the provider's browser cannot drive the tracker;
-- every answer is ``Cache-Control: no-store``, ``Referrer-Policy: no-referrer`` (links to the server
+- every answer is ``Cache-Control: no-store``, ``Referrer-Policy: same-origin`` (links to the server
   never carry the secret), ``X-Frame-Options: DENY`` and a CSP of ``default-src 'self'``.
 """
 
@@ -59,10 +59,16 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin: the page's own POSTs carry its Origin (with no-referrer Chromium sends "null"), and
+    # nothing cross-origin (the links to the server) ever sees the address, secret included.
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-STATIC = {"window.js": "text/javascript; charset=utf-8", "window.css": "text/css; charset=utf-8"}
+STATIC = {
+    "window.js": "text/javascript; charset=utf-8",
+    "window.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
 DONE = {
     "memo": "Memo saved: it applies from the next capture.",
     "memo-cleared": "Memo cleared: slots without a memo are not guaranteed.",
@@ -491,9 +497,10 @@ def render_page(state: dict[str, Any], *, done: str = "", error: str = "") -> st
 <head>
 <meta charset=utf-8>
 <meta name=viewport content="width=device-width, initial-scale=1">
-<meta name=referrer content=no-referrer>
+<meta name=referrer content=same-origin>
 <title>Workproof agent: {_e(label)}</title>
 <link rel=stylesheet href=window.css>
+<link rel=icon href=favicon.svg type="image/svg+xml">
 <script src=window.js defer></script>
 </head>
 <body data-poll="{POLL_SECONDS}">
