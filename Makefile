@@ -44,6 +44,7 @@ unit: install
 
 bench: install system-deps
 	$(BIN)/python bench/agent.py
+	$(BIN)/python bench/agent_idle.py
 	$(BIN)/python bench/settlement.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/workview.py
