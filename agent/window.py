@@ -308,6 +308,8 @@ class WindowRequestHandler(BaseHTTPRequestHandler):
     owner: Window
     server_version = "workproof-agent"
     sys_version = ""
+    # A connection that sends nothing is dropped after this long, so idle sockets cannot pile up threads.
+    timeout = 15
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the tracker's terminal is the provider's status line, not an access log

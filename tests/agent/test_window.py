@@ -384,4 +384,4 @@ def test_the_page_says_so_when_the_tracker_stops(
 def test_the_runtime_folder_stays_private(start_tracker: Callable[..., RunningTracker]) -> None:
     tracker = start_tracker()
     assert stat.S_IMODE(tracker.paths.runtime.stat().st_mode) == 0o700
-    assert os.listdir(tracker.paths.runtime) == ["control.sock"]
+    assert set(os.listdir(tracker.paths.runtime)) <= {"control.sock"}  # no address or secret in a file
