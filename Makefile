@@ -44,6 +44,7 @@ unit: install
 
 bench: install system-deps
 	$(BIN)/python -m bench.capture
+	$(BIN)/python -m bench.agent_idle
 	$(BIN)/python -m bench.settlement
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.workview

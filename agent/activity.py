@@ -3,7 +3,9 @@
 - X11: polls the key map and pointer 20 times a second over its own XCB connection (ctypes, no
   compiled module). A key counts once per press (up to down); a mouse event is a poll in which the
   pointer moved or a button went down. Presses shorter than a poll can be missed: the counts are a
-  measure of activity, not a keylogger's tally.
+  measure of activity, not a keylogger's tally. After ``QUIET_AFTER_SECONDS`` without any input it
+  polls only twice a second (a desk nobody touches costs next to nothing), and back at 20 a second from
+  the first change it sees: the first press after a quiet spell may go uncounted.
 - macOS: the window server's own event counters (``CGEventSourceCounterForEventType``).
 - Windows and Wayland: ``None`` (not measured). Wayland by design shows a client no global input;
   Windows would need a low-level input hook thread, not built yet.
@@ -18,12 +20,15 @@ import ctypes
 import ctypes.util
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from agent.capture import is_wayland
 
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.05  # while the provider uses the keyboard or the mouse
+QUIET_POLL_SECONDS = 0.5  # after QUIET_AFTER_SECONDS without input: 2 polls a second instead of 20
+QUIET_AFTER_SECONDS = 10.0
 
 
 class ActivityCounter(Protocol):
@@ -88,8 +93,9 @@ _BUTTON_MASK = 0x1F00  # Button1..Button5 bits of the pointer's modifier/button 
 class X11ActivityCounter:
     """Counts by polling over XCB; stops counting (and reports None) if the X server goes away."""
 
-    def __init__(self, display: str | None) -> None:
+    def __init__(self, display: str | None, *, quiet_after: float = QUIET_AFTER_SECONDS) -> None:
         self.display = display
+        self.quiet_after = quiet_after
         self._keys = 0
         self._mouse = 0
         self._alive = False
@@ -142,8 +148,10 @@ class X11ActivityCounter:
         xcb, free = self._xcb, self._libc.free
         previous_keys: bytes | None = None
         previous_pointer: tuple[int, int, int] | None = None
+        interval = POLL_SECONDS
+        last_change = time.monotonic()
         try:
-            while not self._stop.wait(POLL_SECONDS):
+            while not self._stop.wait(interval):
                 keymap = xcb.xcb_query_keymap_reply(connection, xcb.xcb_query_keymap(connection), None)
                 pointer = xcb.xcb_query_pointer_reply(
                     connection, xcb.xcb_query_pointer(connection, root), None
@@ -169,6 +177,11 @@ class X11ActivityCounter:
                     moved_xy = position[:2] != previous_pointer[:2]
                     pressed = bool(position[2] & ~previous_pointer[2])
                     moved = int(moved_xy or pressed)
+                now = time.monotonic()
+                if keys != previous_keys or position != previous_pointer:
+                    last_change, interval = now, POLL_SECONDS
+                elif now - last_change >= self.quiet_after:
+                    interval = QUIET_POLL_SECONDS
                 previous_keys, previous_pointer = keys, position
                 if presses or moved:
                     with self._lock:

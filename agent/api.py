@@ -136,6 +136,19 @@ class WorkproofClient:
             if not items or offset >= int(page.get("total", 0)):
                 return
 
+    def contracts_with_status(self, status: str) -> list[Contract]:
+        """The contracts in one state, e.g. ``offered``: those waiting for the provider to accept them."""
+        found: list[Contract] = []
+        offset, limit = 0, 50
+        while True:
+            params: dict[str, str | int] = {"status": status, "limit": limit, "offset": offset}
+            page = self._request("GET", "/v1/contracts", params=params).json()
+            items = page.get("items", [])
+            found += [Contract.from_api(raw) for raw in items]
+            offset += len(items)
+            if not items or offset >= int(page.get("total", 0)):
+                return found
+
     def contract(self, contract_id: str) -> Contract | None:
         return next((c for c in self._iter_contracts() if c.id == contract_id), None)
 

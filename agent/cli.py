@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from agent import control
 from agent.activity import activity_counter
@@ -37,6 +37,7 @@ from agent.config import (
     save_settings,
     slot_length,
 )
+from agent.deletion import delete_uploaded, forget_thumbnails
 from agent.durable import ProcessLock, write_atomically
 from agent.errors import (
     AgentError,
@@ -54,6 +55,10 @@ from agent.tracker import Tracker, check_memo, prune_thumbnails
 from agent.uploader import Backoff, DrainReport, Uploader, UploaderState
 from domain.calendar import parse_week, week_label, week_start
 from domain.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from agent.tray import Tray
+    from agent.window import Window
 
 TOKEN_ENV = "WORKPROOF_AGENT_TOKEN"
 
@@ -329,8 +334,10 @@ def cmd_start(args: argparse.Namespace, paths: AgentPaths) -> int:
             report=lambda m: line.event(m, problem=True),
             notify=line.event,
         )
-        server = control.ControlServer(paths, lambda request: handle_control(tracker, request))
+        window = open_window(tracker, paths, clients, lambda m: line.event(m, problem=True))
+        server = control.ControlServer(paths, lambda request: handle_control(tracker, request, window))
         server.start()
+        tray = start_tray(tracker, window, settings, lambda m: line.event(m, problem=True))
         try:
 
             def stop_once(signum: int, _frame: object) -> None:
@@ -345,14 +352,21 @@ def cmd_start(args: argparse.Namespace, paths: AgentPaths) -> int:
             view = f"screenshots via {backend.name}" if backend else "Work View off: tracked time only"
             line.event(
                 f"tracking {contract.title or contract.id} ({view}); stop with Ctrl+C or `workproof-agent stop`"
+                + ("; see it in your browser with `workproof-agent ui`" if window is not None else "")
             )
+            if not contract.work_view_on:
+                line.event(NOT_GUARANTEED_NOTE)
             if not memo.strip():
                 line.event(
                     "no memo: slots without a memo are not guaranteed; set one with `workproof-agent memo TEXT`"
                 )
             tracker.run(on_tick=lambda: line.show(status_text(tracker.snapshot(), queue)))
         finally:
+            if tray is not None:
+                tray.close()
             server.close()
+            if window is not None:
+                window.close()
             line.close()
             clients.close()
         snapshot = tracker.snapshot()
@@ -364,6 +378,56 @@ def cmd_start(args: argparse.Namespace, paths: AgentPaths) -> int:
         return 0
     finally:
         lock.release()
+
+
+NOT_GUARANTEED_NOTE = "Work View is off: this time is tracked without screenshots and is not guaranteed"
+
+
+def open_window(
+    tracker: Tracker, paths: AgentPaths, clients: ClientCache, report: Callable[[str], None]
+) -> Window | None:
+    """The tracker's web page (see agent/window.py); tracking goes on without it if it cannot start."""
+    from agent.window import Window
+
+    def client() -> WorkproofClient:
+        current = load_credentials(paths)
+        return clients.client(current.server, current.token)
+
+    window = Window(tracker, thumbnails_folder=paths.thumbnails_folder, client=client)
+    try:
+        window.start()
+    except OSError as error:
+        report(f"the window could not start ({error}): tracking goes on; use the other commands")
+        return None
+    return window
+
+
+def start_tray(
+    tracker: Tracker, window: Window | None, settings: Settings, report: Callable[[str], None]
+) -> Tray | None:
+    """The optional tray icon (the `tray` extra); None when it is off, not installed, or has no window."""
+    if not settings.tray or window is None:
+        return None
+    from agent.tray import Tray, TrayActions
+
+    actions = TrayActions(
+        open_window=lambda: open_in_browser(window.url),
+        pause=tracker.pause,
+        resume=tracker.resume,
+        stop=tracker.stop,
+        paused=lambda: tracker.paused,
+    )
+    tray = Tray(actions, report)
+    return tray if tray.start() else None
+
+
+def open_in_browser(url: str) -> bool:
+    import webbrowser
+
+    try:
+        return webbrowser.open(url, new=2)
+    except webbrowser.Error:
+        return False
 
 
 def status_text(snapshot: dict[str, Any], queue: CaptureQueue) -> str:
@@ -382,10 +446,14 @@ def status_text(snapshot: dict[str, Any], queue: CaptureQueue) -> str:
     )
 
 
-def handle_control(tracker: Tracker, request: dict[str, Any]) -> dict[str, Any]:
+def handle_control(tracker: Tracker, request: dict[str, Any], window: Window | None = None) -> dict[str, Any]:
     command = request.get("command")
     if command == "ping":
         return {}
+    if command == "window":
+        if window is None:
+            raise AgentError("the tracker's window did not start (see the tracker's terminal)")
+        return {"url": window.url}
     if command == "status":
         return tracker.snapshot()
     if command == "memo":
@@ -421,6 +489,24 @@ def cmd_simple(command: str, done: str) -> Callable[[argparse.Namespace, AgentPa
         return 0
 
     return run
+
+
+def cmd_ui(args: argparse.Namespace, paths: AgentPaths) -> int:
+    try:
+        url = str(control.call(paths, {"command": "window"}, timeout=10)["url"])
+    except TrackerNotRunning:
+        raise TrackerNotRunning(
+            "tracker not running: the window belongs to the running tracker; start it with "
+            "`workproof-agent start CONTRACT`, then run `workproof-agent ui` again"
+        ) from None
+    if args.print:
+        print(url)
+        return 0
+    if open_in_browser(url):
+        print("opened the tracker's window in your browser")
+        return 0
+    print(f"no browser could be opened here: open this address yourself (it is yours alone): {url}")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace, paths: AgentPaths) -> int:
@@ -501,7 +587,10 @@ def print_status(result: dict[str, Any], server_note: str) -> None:
         contract = snapshot["contract"]
         print(f"tracker: {snapshot['state']} on {contract['title'] or contract['id']} ({contract['id']})")
         print(f"  memo: {snapshot['memo'] or '(none: slots without a memo are not guaranteed)'}")
-        print(f"  Work View: {'on' if snapshot['work_view_on'] else 'off (tracked time, no screenshots)'}")
+        if snapshot["work_view_on"]:
+            print("  Work View: on")
+        else:
+            print("  Work View: off (tracked time, no screenshots): this time is not guaranteed")
         print(
             f"  this session: {snapshot['captures']} captured, {snapshot['skipped_paused']} slot(s) paused, "
             f"{snapshot['missed'] + snapshot['failed']} missed or failed"
@@ -618,7 +707,7 @@ def cmd_delete(args: argparse.Namespace, paths: AgentPaths) -> int:
         capture_id = local.pop()
         deleted = _delete_local(paths, queue, capture_id)
         if deleted:
-            _forget_thumbnails(paths, capture_id)
+            forget_thumbnails(paths.thumbnails_folder, capture_id)
             print(f"deleted capture {capture_id} before upload: it never left this computer")
             return 0
         # It was being uploaded at that very moment: it is on the server now, so delete it there.
@@ -632,14 +721,7 @@ def cmd_delete(args: argparse.Namespace, paths: AgentPaths) -> int:
         ) from None
     credentials = load_credentials(paths)
     with client_for(credentials) as client:
-        try:
-            client.delete_capture(capture_id)
-        except ServerRefused as error:
-            if error.status == 404:
-                raise InvalidArgument(f"no capture {capture_id} on the server or in the queue") from None
-            raise
-    _forget_thumbnails(paths, capture_id)
-    print(f"deleted capture {capture_id}: its slot no longer counts in this week's timesheet")
+        print(delete_uploaded(client, capture_id, paths.thumbnails_folder))
     return 0
 
 
@@ -657,12 +739,6 @@ def _delete_local(paths: AgentPaths, queue: CaptureQueue, capture_id: str) -> bo
         return queue.discard(capture_id)
     finally:
         lock.release()
-
-
-def _forget_thumbnails(paths: AgentPaths, capture_id: str) -> None:
-    for path in paths.thumbnails_folder.glob(f"{capture_id}-*.webp"):
-        with contextlib.suppress(OSError):
-            path.unlink()
 
 
 def cmd_sync(args: argparse.Namespace, paths: AgentPaths) -> int:
@@ -749,6 +825,10 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = commands.add_parser(name, help=help_text)
         sub.set_defaults(run=cmd_simple(name, done))
+
+    ui = commands.add_parser("ui", help="open the running tracker's window in your browser")
+    ui.add_argument("--print", action="store_true", help="print the window's address instead of opening it")
+    ui.set_defaults(run=cmd_ui)
 
     status = commands.add_parser("status", help="tracking state, this week's time, the upload queue")
     status.add_argument("--json", action="store_true")

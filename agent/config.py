@@ -155,7 +155,8 @@ class Settings:
     webp_quality: int = 60
     queue_limit_bytes: int = 2 * GIB  # disk the queue may use; new captures are refused beyond it
     activity_counts: bool = True  # keyboard and mouse event counts per slot (never which keys)
-    thumbnails: bool = True  # small local previews for `workproof-agent shots`
+    thumbnails: bool = True  # small local previews for `workproof-agent shots` and the window
+    tray: bool = True  # a tray icon beside the window, when pystray is installed (the `tray` extra)
 
     def validated(self) -> Settings:
         if not 1 <= self.webp_quality <= 100:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image
+# WebPImagePlugin registers the WebP encoder now. Without it, the first save(format="WEBP") makes Pillow
+# import every one of its format plugins (AVIF, JPEG 2000, TIFF... with their libraries): about 3.5 MB
+# that then stays resident in the tracker all day for nothing.
+from PIL import Image, WebPImagePlugin  # noqa: F401
 
 WEBP_METHOD = 4  # Pillow's default: the size/CPU balance; 6 saves ~5 % for twice the CPU
 THUMBNAIL_WIDTH = 320

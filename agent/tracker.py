@@ -64,6 +64,8 @@ class TrackerCounters:
     failed: int = 0
     last_capture_at: datetime | None = None
     last_capture_id: str | None = None
+    last_capture_slot: datetime | None = None
+    last_capture_kind: str | None = None
     last_problem: str | None = None
 
 
@@ -229,6 +231,11 @@ class Tracker:
             "failed": counters.failed,
             "last_capture_at": counters.last_capture_at.isoformat() if counters.last_capture_at else None,
             "last_capture_id": counters.last_capture_id,
+            "last_capture_slot": counters.last_capture_slot.isoformat()
+            if counters.last_capture_slot
+            else None,
+            "last_capture_kind": counters.last_capture_kind,
+            "blur": self.settings.blur,
             "last_problem": counters.last_problem,
             "uploader": self.uploader.status(),
         }
@@ -344,6 +351,8 @@ class Tracker:
             self.counters.tracked += meta.kind == "tracked"
             self.counters.last_capture_at = now
             self.counters.last_capture_id = meta.capture_id
+            self.counters.last_capture_slot = plan.slot_start
+            self.counters.last_capture_kind = meta.kind
             self.counters.last_problem = None
         self._notify(done)
         if not memo.strip():

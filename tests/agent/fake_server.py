@@ -128,9 +128,13 @@ class FakeWorkproof:
             return self._user(authorization)
 
         @app.get("/v1/contracts")
-        def contracts(limit: int = 50, offset: int = 0, authorization: Auth = None) -> dict[str, Any]:
+        def contracts(
+            limit: int = 50, offset: int = 0, status: str | None = None, authorization: Auth = None
+        ) -> dict[str, Any]:
             user = self._user(authorization)
             mine = [c for c in self.state.contracts.values() if c["provider_id"] == user["id"]]
+            if status is not None:
+                mine = [c for c in mine if c["status"] == status]
             return {
                 "items": mine[offset : offset + limit],
                 "total": len(mine),

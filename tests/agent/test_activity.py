@@ -52,11 +52,11 @@ class FakeInput:
             self.x.XFlush(self.display)
             time.sleep(HOLD)
 
-    def move_mouse(self, points: list[tuple[int, int]]) -> None:
+    def move_mouse(self, points: list[tuple[int, int]], hold: float = HOLD) -> None:
         for x, y in points:
             self.xtst.XTestFakeMotionEvent(self.display, -1, x, y, 0)
             self.x.XFlush(self.display)
-            time.sleep(HOLD)
+            time.sleep(hold)
 
     def close(self) -> None:
         self.x.XCloseDisplay(self.display)
@@ -106,3 +106,24 @@ def test_wayland_and_disabled_settings_report_no_counts() -> None:
         activity_counter(True, {"WAYLAND_DISPLAY": "wayland-1", "DISPLAY": ":0"}), NoActivityCounts
     )
     assert NoActivityCounts().take() == (None, None)
+
+
+@pytest.mark.display
+def test_a_quiet_desk_is_polled_slowly_and_the_counter_speeds_up_at_the_first_input(
+    x_display: XDisplay, fake_input: FakeInput
+) -> None:
+    """Two polls a second after a quiet spell; input held for one slow poll is still seen, and from then on
+    every press counts again."""
+    counter = X11ActivityCounter(x_display.name, quiet_after=0.3)
+    counter.start()
+    try:
+        time.sleep(1.0)  # quiet: now at the slow pace
+        assert counter.take() == (0, 0)
+        fake_input.move_mouse([(41, 43)], hold=0.6)  # longer than a slow poll
+        keys, mouse = counter.take()
+        assert mouse == 1 and keys == 0
+        fake_input.type_keys(3)
+        fake_input.move_mouse([(120, 80), (200, 160)])
+        assert counter.take() == (3, 2)
+    finally:
+        counter.stop()

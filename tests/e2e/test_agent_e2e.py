@@ -4,7 +4,9 @@
   the memo;
 - the API down for several slots, then back: every capture is delivered exactly once;
 - the agent killed with SIGKILL while uploading, then restarted, again and again: nothing is lost and
-  nothing is stored twice.
+  nothing is stored twice;
+- the tracker's window (over HTTP, as its page does) sets the memo, pauses, deletes a capture on the
+  real API, and lists the provider's offers with a link to the server's page.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from agent.config import AgentPaths
@@ -185,3 +188,55 @@ def test_an_agent_killed_mid_upload_and_restarted_loses_and_doubles_nothing(agen
     assert seen <= set(ids), f"lost: {seen - set(ids)}"
     assert agent.rejected() == []
     print(f"kills that landed after the server stored the capture: {stored_but_still_queued}")
+
+
+def test_the_window_steers_the_tracker_and_deletes_on_the_real_server(
+    agent: AgentUnderTest, stack: RunningStack
+) -> None:
+    """Over HTTP, as the window's page does: the memo reaches the next stored capture, pause holds the
+    last capture still, delete removes it from the API, and an offer links to the server's page."""
+    _, client_token = stack.create_user("client")
+    with stack.client(client_token) as http:
+        offer = http.post(
+            "/v1/contracts",
+            json={"provider_id": agent.provider_id, "title": "Offered in the window", "rate_cents": 3000,
+                  "currency": "USD", "weekly_limit_hours": 20, "manual_allowed": True, "work_view": True},
+        )  # fmt: skip
+        assert offer.status_code == 201, offer.text
+        offered_id = str(offer.json()["id"])
+    agent.start("before the window")
+    shown = run_agent(agent.paths, "ui", "--print")
+    assert shown.returncode == 0, shown.stderr
+    url = shown.stdout.strip()
+    origin = url.split("/", 3)[:3]
+    headers = {"Origin": "/".join(origin)}
+    with httpx.Client() as window:
+        posted = window.post(url + "memo", data={"memo": "set in the window"}, headers=headers)
+        assert posted.status_code == 303, posted.text
+        set_at = datetime.now(UTC)
+        wait_for(
+            lambda: any(
+                r["memo"] == "set in the window" and datetime.fromisoformat(r["captured_at"]) > set_at
+                for r in agent.on_server()
+            ),
+            30,
+            "a capture with the window's memo",
+        )
+        assert window.post(url + "pause", headers=headers).status_code == 303
+        state = window.get(url + "state").json()
+        assert state["state"] == "paused"
+        last = state["last_capture"]["id"]
+        wait_for(lambda: last in {r["capture_id"] for r in agent.on_server()}, 30, "the last capture stored")
+        deleted = window.post(url + "delete", data={"capture_id": last}, headers=headers)
+        assert deleted.status_code == 303, deleted.text
+        assert last not in {r["capture_id"] for r in agent.on_server()}
+        assert (
+            window.get(url + "state").json()["last_capture"]["deleted"].startswith(f"deleted capture {last}")
+        )
+
+        wait_for(lambda: bool(window.get(url + "state").json()["offers"]), 10, "the offers from the server")
+        offers = window.get(url + "state").json()["offers"]
+        assert [(o["id"], o["url"]) for o in offers] == [
+            (offered_id, f"{stack.api_url}/contracts/{offered_id}")
+        ]
+    agent.stop()
