@@ -282,7 +282,14 @@ def plan(root: Path = ROOT) -> tuple[Distribution, Distribution]:
 
     closure = agent_closure(root)
     problems = list(closure.refused)
-    problems += undeclared_imports(closure.third_party, project.get("dependencies", []))
+    # an agent extra (the tray icon, say) may provide an import the agent makes lazily, only when it is there
+    optional = [
+        requirement
+        for name, requirements in project.get("optional-dependencies", {}).items()
+        if name not in (SERVER_EXTRA, "test")
+        for requirement in requirements
+    ]
+    problems += undeclared_imports(closure.third_party, [*project.get("dependencies", []), *optional])
     missing = sorted(closure.files - set(shipped))
     problems += [f"{path}: the agent needs it but pyproject.toml does not ship it" for path in missing]
     if problems:
