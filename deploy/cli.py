@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from pydantic import ValidationError
 
-        from store.settings import Settings
+        from store.settings import Settings, secret_key_problem
     except ImportError as error:
         return fail(f"the server is not installed ({error.name} is missing): pip install 'workproof[server]'")
     try:
@@ -101,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "up":
             return run_up(settings, demo=args.demo)
+        if args.command in ("api", "worker") and (problem := secret_key_problem(settings.secret_key)):
+            # The embedded stack hands its children a generated key; a real deployment must set its own.
+            return fail(problem)
         if args.command == "api":
             return run_api(settings)
         if args.command == "worker":

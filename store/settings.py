@@ -169,6 +169,24 @@ class Settings(BaseSettings):
         return _kept_secret_key(self.data_dir.resolve())
 
 
+MIN_SECRET_KEY_CHARS = 32
+# What people paste from examples and templates: a key anyone can read signs nothing.
+EXAMPLE_MARKERS = ("changeme", "change-me", "change_me", "replace-me", "replaceme", "your-secret", "yoursecret",
+                   "example", "placeholder")  # fmt: skip
+
+
+def secret_key_problem(value: str) -> str | None:
+    """Why ``value`` cannot sign sessions and image links in a real deployment, or None."""
+    how = "set a random value (openssl rand -base64 48)"
+    if not value:
+        return f"WORKPROOF_SECRET_KEY is not set: {how}"
+    if len(value) < MIN_SECRET_KEY_CHARS:
+        return f"WORKPROOF_SECRET_KEY has {len(value)} characters, fewer than {MIN_SECRET_KEY_CHARS}: {how}"
+    if any(marker in value.lower() for marker in EXAMPLE_MARKERS) or len(set(value)) < 10:
+        return f"WORKPROOF_SECRET_KEY is an example or a pattern, not a secret: {how}"
+    return None
+
+
 @lru_cache
 def _kept_secret_key(data_dir: Path) -> str:
     """Generated once and kept (0600); read once per process, as image links are signed and checked

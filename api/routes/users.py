@@ -46,6 +46,8 @@ def list_users(
         query = query.where(User.role == role)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(query.order_by(col(User.created_at)).offset(offset).limit(limit)).all()
+    audit(session=session, actor=admin, action="admin.read", subject_type="users", subject_id="list",
+          detail={"role": role, "offset": offset})  # fmt: skip
     return {"items": rows, "total": total, "limit": limit, "offset": offset}
 
 
@@ -75,6 +77,7 @@ def add_token(user_id: uuid.UUID, body: TokenCreate, session: SessionDep, admin:
 
 @router.get("/admin/users/{user_id}/tokens", response_model=list[TokenPublic], tags=["admin"])
 def user_tokens(user_id: uuid.UUID, session: SessionDep, admin: AdminUser) -> list:
+    audit(session=session, actor=admin, action="admin.read", subject_type="tokens", subject_id=str(user_id))
     return list_tokens(session=session, user_id=user_id)
 
 

@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -229,3 +230,28 @@ def test_bad_settings_are_one_line_naming_the_setting(bad_settings_runs: dict[st
     run = bad_settings_runs[case]
     assert_one_line_error(run, "invalid settings", *BAD_SETTINGS[case][3])
     assert ":pw@" not in run.stderr  # a database URL's password is never repeated
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("", "is not set"),
+        ("short-but-random-3f9a", "fewer than 32"),
+        ("CHANGE-ME-CHANGE-ME-CHANGE-ME-CHANGE-ME", "an example"),
+        ("a" * 48, "a pattern"),
+    ],
+)
+def test_the_api_and_the_worker_refuse_a_missing_short_or_example_secret_key(key: str, says: str) -> None:
+    """A real deployment signs sessions and image links with its own key; the embedded stack hands its
+    children a generated one."""
+    for command in ("api", "worker"):
+        env = {
+            **os.environ,
+            "WORKPROOF_SECRET_KEY": key,
+            "WORKPROOF_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x",
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "deploy.cli", command], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2, done.stderr
+        assert says in done.stderr and "WORKPROOF_SECRET_KEY" in done.stderr

@@ -455,3 +455,20 @@ async def test_support_reads_are_written_to_the_audit_log(
             ).all()
         )
     assert {"disputes", "timesheets"} <= kinds
+
+
+def test_admin_reads_are_written_to_the_audit_log(stack: RunningStack) -> None:
+    admin_id, admin_token = stack.create_user("admin")
+    client_id, _ = stack.create_user("client")
+    with stack.client(admin_token) as http:
+        assert http.get("/v1/admin/users", params={"role": "client"}).status_code == 200
+        assert http.get(f"/v1/admin/users/{client_id}/tokens").status_code == 200
+        assert http.get(f"/v1/admin/clients/{client_id}/credit").status_code == 200
+    with session_scope(stack.database_url) as session:
+        subjects = {
+            row.subject_type
+            for row in session.exec(
+                select(AuditLog).where(AuditLog.actor_id == uuid.UUID(admin_id), AuditLog.action == "admin.read")
+            )
+        }
+    assert {"users", "tokens", "credit_line"} <= subjects
