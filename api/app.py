@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.temporal_address or f"127.0.0.1:{settings.embedded_temporal_port}",
                 settings.temporal_namespace,
                 settings.temporal_task_queue,
+                vouch_key=settings.resolved_secret_key(),
             ),
             objects=ObjectStore.from_settings(settings),
         )

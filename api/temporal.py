@@ -25,10 +25,11 @@ from workflows.client import connect
 
 
 class TemporalGateway:
-    def __init__(self, address: str, namespace: str, task_queue: str) -> None:
+    def __init__(self, address: str, namespace: str, task_queue: str, vouch_key: str | None = None) -> None:
         self.address = address
         self.namespace = namespace
         self.task_queue = task_queue
+        self.vouch_key = vouch_key
         self._client: Client | None = None
         self._lock = asyncio.Lock()
 
@@ -38,7 +39,9 @@ class TemporalGateway:
         async with self._lock:
             if self._client is None:
                 try:
-                    self._client = await asyncio.wait_for(connect(self.address, self.namespace), timeout=5)
+                    self._client = await asyncio.wait_for(
+                        connect(self.address, self.namespace, vouch_key=self.vouch_key), timeout=5
+                    )
                 except Exception as error:
                     raise Unavailable(
                         f"the workflow engine (Temporal at {self.address}) is unreachable: {error}"

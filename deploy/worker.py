@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import queue
 import signal
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from temporalio.worker import Worker
 
 from activities import all_activities
+from store.audit import audit
+from store.db import session_scope
 from store.settings import Settings
 from workflows.client import WORKFLOWS, connect
+from workflows.vouching import VouchingWorkerInterceptor
 
 log = logging.getLogger("workproof.worker")
 
@@ -27,11 +32,38 @@ def build_worker(client, settings: Settings, executor: concurrent.futures.Execut
         workflows=WORKFLOWS,
         activities=all_activities(settings.database_url),
         activity_executor=executor,
+        # Updates the API did not sign are refused before their validators run, and audited.
+        interceptors=[
+            VouchingWorkerInterceptor(settings.resolved_secret_key(), RefusalAudit(settings.database_url))
+        ],
         max_concurrent_activities=32,
         # On SIGTERM running activities get this long to finish before the worker stops polling and
         # exits; an activity cut short is retried elsewhere, and its idempotency key makes that safe.
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
+
+
+class RefusalAudit:
+    """Writes each refused update to the audit log from a thread of its own: the refusal is noticed inside
+    a workflow's validator, which must not wait on a database."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.pending: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        threading.Thread(target=self._write, name="workproof-refusal-audit", daemon=True).start()
+
+    def __call__(self, refused: dict[str, Any]) -> None:
+        self.pending.put(refused)
+
+    def _write(self) -> None:
+        while True:
+            refused = self.pending.get()
+            try:
+                with session_scope(self.database_url, pre_ping=False) as session:
+                    audit(session=session, actor=None, action="update.refused_unvouched", subject_type="workflow",
+                          subject_id=str(refused["workflow_id"])[:100], detail=refused)  # fmt: skip
+            except Exception:
+                log.exception("could not audit a refused update: %s", refused)
 
 
 def serve_health(host: str, port: int, ready: threading.Event) -> ThreadingHTTPServer:

@@ -33,6 +33,7 @@ ErrorCode = Literal[
     "csrf_failed",
     "rate_limited",
     "role_required",
+    "update_unvouched",
     # --- contracts ------------------------------------------------------------------------------------
     "contract_not_found",
     "contract_not_active",
@@ -96,6 +97,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "csrf_failed": (403, "A change made with a session cookie lacked the session's CSRF token."),
     "rate_limited": (429, "Too many attempts: wait `Retry-After` seconds."),
     "role_required": (403, "This action needs another role (client, provider, support, admin)."),
+    "update_unvouched": (403, "A workflow update not signed by this deployment's API: refused and audited."),
     "contract_not_found": (404, "No such contract that the caller is a party to."),
     "contract_not_active": (409, "The contract is offered, ended or declined: the action needs it active."),
     "not_a_party": (403, "Only the contract's client or provider (as the action says) may do this."),

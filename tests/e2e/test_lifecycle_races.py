@@ -38,7 +38,8 @@ pytestmark = pytest.mark.e2e
 
 
 async def temporal(stack: RunningStack) -> Client:
-    return await connect(stack.stack.temporal_address)
+    """A client that signs its updates as the API does (the workers refuse unsigned ones)."""
+    return await connect(stack.stack.temporal_address, vouch_key=stack.settings.resolved_secret_key())
 
 
 def past_week() -> datetime:

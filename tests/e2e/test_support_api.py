@@ -468,7 +468,9 @@ def test_admin_reads_are_written_to_the_audit_log(stack: RunningStack) -> None:
         subjects = {
             row.subject_type
             for row in session.exec(
-                select(AuditLog).where(AuditLog.actor_id == uuid.UUID(admin_id), AuditLog.action == "admin.read")
+                select(AuditLog).where(
+                    AuditLog.actor_id == uuid.UUID(admin_id), AuditLog.action == "admin.read"
+                )
             )
         }
     assert {"users", "tokens", "credit_line"} <= subjects

@@ -59,3 +59,17 @@ def test_no_api_module_names_an_update_or_query_by_a_string() -> None:
             r"send_update\([^)]*,\s*[\"'](?:approve|dispute_entries|respond|resolve|extend_deadline)[\"']",
             text,
         ), path
+
+
+def test_every_update_has_a_validator_so_the_vouching_check_runs_before_anything_is_written() -> None:
+    """workflows/vouching.py checks the API's signature in the validator interceptor: an update without a
+    validator would skip it."""
+    from temporalio import workflow
+
+    from workflows.client import WORKFLOWS
+
+    for cls in WORKFLOWS:
+        definition = workflow._Definition.from_class(cls)
+        assert definition is not None
+        for name, update in definition.updates.items():
+            assert update.validator is not None, f"{cls.__name__}.{name} has no validator"
