@@ -111,7 +111,10 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "csrf_failed": (403, "A change made with a session cookie lacked the session's CSRF token."),
     "rate_limited": (429, "Too many attempts: wait `Retry-After` seconds."),
     "role_required": (403, "This action needs another role (client, provider, support, admin)."),
-    "credentials_invalid": (401, "The email address or password is wrong (the same answer whether or not the address has an account)."),
+    "credentials_invalid": (
+        401,
+        "The email address or password is wrong (the same answer whether or not the address has an account).",
+    ),
     "password_invalid": (422, "A password is 12 to 128 characters; any characters, no other rule."),
     "email_unverified": (403, "Confirm your email address with the link we sent before the account can act."),
     "signup_closed": (403, "This server takes new accounts by invitation only, or not at all."),
@@ -124,7 +127,10 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "invitation_closed": (409, "The invitation was accepted, declined or withdrawn."),
     "account_exists": (409, "An account has this address: sign in to accept the invitation."),
     "device_code_unknown": (404, "No such device code: start `workproof-agent login` again."),
-    "device_code_expired": (409, "The device code expired (15 minutes): start `workproof-agent login` again."),
+    "device_code_expired": (
+        409,
+        "The device code expired (15 minutes): start `workproof-agent login` again.",
+    ),
     "device_code_used": (409, "The device code was approved or used already: each works once."),
     "device_pending": (409, "The device code is not approved yet: keep polling at the given interval."),
     "offer_closed": (409, "The offer was accepted, declined or withdrawn already."),
