@@ -51,7 +51,9 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Committed when the route function returns, before the answer is sent: a client that was told "revoked"
+# (or "created") never reaches a replica, or this one, before the change is visible.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_store(request: Request) -> ObjectStore:
