@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pyotp
 from sqlmodel import Session
 
 from api.services import Services, mail
@@ -216,9 +217,7 @@ def set_new_password(session: Session, user: User) -> None:
 def begin_totp(session: Session, user: User) -> tuple[str, str]:
     """A new secret for the authenticator app (kept until confirmed by a code); (secret, otpauth URI)."""
     user = _fresh(session, user)
-    if user.totp_enabled_at is None:
-        import pyotp
-
+    if user.totp_enabled_at is None and not user.totp_secret:  # kept until confirmed: one key per enrolment
         user.totp_secret = pyotp.random_base32()
         session.add(user)
     assert user.totp_secret
