@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run the embedded single-machine stack until Ctrl+C")
     up.add_argument(
-        "--demo", action="store_true",
+        "--demo",
+        action="store_true",
         help="create demo users and a contract, print their emails, passwords and tokens",
     )
     up.add_argument("--data-dir", help="where the stack keeps its data (default .workproof)")
