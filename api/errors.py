@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from starlette.exceptions import HTTPException
 
 from domain.errors import DomainError, ErrorCode, RateLimited, Unavailable
 from store.objects import ObjectStoreUnavailable
@@ -93,6 +94,17 @@ def install(app: FastAPI) -> None:
             )
         log.exception("database error")
         return refusal("the request could not be stored", "server_error", 500)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, error: HTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body that is not UTF-8 JSON, an unknown route, a wrong method): the
+        # same body shape as every other refusal, with the generic code of the status.
+        codes: dict[int, ErrorCode] = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                                       413: "too_large", 422: "invalid_input"}  # fmt: skip
+        code: ErrorCode = codes.get(
+            error.status_code, "conflict" if error.status_code < 500 else "server_error"
+        )
+        return refusal(str(error.detail), code, error.status_code, dict(error.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
