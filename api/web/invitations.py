@@ -11,7 +11,15 @@ import uuid
 from fastapi import Form, Query, Request
 from fastapi.responses import Response
 
-from api.deps import SESSION_COOKIE, AddressDep, FormViewerDep, MaybeViewerDep, ServicesDep, ViewerDep
+from api.deps import (
+    SESSION_COOKIE,
+    AddressDep,
+    FormViewerDep,
+    MaybeViewerDep,
+    ServicesDep,
+    ViewerDep,
+    same_token,
+)
 from api.schemas import OfferTerms
 from api.services import accounts, contracts
 from api.services import invitations as service
@@ -102,7 +110,9 @@ async def answer(
     csrf: str = Form("", max_length=200),
 ) -> Response:
     secret = secret[:200]
-    sent_csrf_ok = pre_session_csrf_ok(request, csrf) or (viewer is not None and viewer.csrf == csrf)
+    sent_csrf_ok = pre_session_csrf_ok(request, csrf) or (
+        viewer is not None and same_token(viewer.csrf, csrf)
+    )
     if not sent_csrf_ok:
         raise Forbidden(
             "this form did not carry a valid CSRF token: reload the page and try again", "csrf_failed"

@@ -575,3 +575,47 @@ def test_dev_mail_lists_the_messages_with_their_links(stack: RunningStack) -> No
     with browser_like(stack) as http:
         page = http.get("/dev/mail")
     assert page.status_code == 200 and email in page.text and 'class="mail-link"' in page.text
+
+
+def test_sign_up_closed_or_by_invitation_only_is_refused_with_its_code(stack: RunningStack) -> None:
+    from types import SimpleNamespace
+
+    from api.services.accounts import sign_up as service_sign_up
+    from domain.errors import Forbidden
+
+    for mode in ("invite", "closed"):
+        services = SimpleNamespace(settings=stack.settings.model_copy(update={"signup": mode}))
+        with pytest.raises(Forbidden) as refused, session_scope(stack.database_url) as session:
+            service_sign_up(session, services, email=new_email(), password=PASSWORD, name="")  # type: ignore[arg-type]
+        assert refused.value.code == "signup_closed"
+
+
+def test_the_admin_pages_search_disable_and_enable_a_user_with_csrf(stack: RunningStack) -> None:
+    admin_id, _ = stack.create_user("admin")
+    stack.set_password(admin_id, PASSWORD)
+    with session_scope(stack.database_url) as session:
+        admin = session.get(User, uuid.UUID(admin_id))
+        assert admin is not None
+        admin_email = admin.email
+    target = confirmed_client(stack)
+    target_id = user_id_of(stack, target)
+    with browser_like(stack) as http:
+        form = http.get("/login")
+        http.post("/login", data={"email": admin_email, "password": PASSWORD, "csrf": csrf_of(form.text)})
+        page = http.get("/login/second-factor")
+        done = http.post(
+            "/login/second-factor", data={"code": stack.totps[admin_id].now(), "csrf": csrf_of(page.text)}
+        )
+        assert done.status_code == 303 and done.headers["location"] == "/admin/users"
+        listing = http.get("/admin/users", params={"q": target.split("@")[0]})
+        assert listing.status_code == 200 and target in listing.text
+        page = http.get(f"/admin/users/{target_id}")
+        assert page.status_code == 200 and 'id="user-state">active' in page.text
+        assert http.post(f"/admin/users/{target_id}/disable", data={}).status_code == 403  # no CSRF token
+        disabled = http.post(f"/admin/users/{target_id}/disable", data={"csrf": csrf_of(page.text)})
+        assert disabled.status_code == 303
+        assert 'id="user-state">disabled' in http.get(f"/admin/users/{target_id}").text
+        http.post(f"/admin/users/{target_id}/enable", data={"csrf": csrf_of(page.text)})
+        assert 'id="user-state">active' in http.get(f"/admin/users/{target_id}").text
+    with signed_in(stack, target) as http:
+        assert http.get("/admin/users").status_code == 403  # not for clients
