@@ -37,7 +37,7 @@ from agent.config import (
     save_settings,
     slot_length,
 )
-from agent.device import device_login
+from agent.device import device_login, discard_token
 from agent.durable import ProcessLock, write_atomically
 from agent.errors import (
     AgentError,
@@ -194,7 +194,8 @@ def cmd_login(args: argparse.Namespace, paths: AgentPaths) -> int:
     token = args.token or os.environ.get(TOKEN_ENV, "")
     if token == "-":  # a machine without a browser: the token on stdin
         token = getpass.getpass("provider token: ") if sys.stdin.isatty() else sys.stdin.readline()
-    elif not token:  # a person: approve this machine on the web (agent/device.py)
+    approved = not token
+    if approved:  # a person: approve this machine on the web (agent/device.py)
         token = device_login(server, sys.stdout)
     token = token.strip()
     if not token:
@@ -210,6 +211,8 @@ def cmd_login(args: argparse.Namespace, paths: AgentPaths) -> int:
             raise
     role = str(me.get("role", ""))
     if role != "provider":
+        if approved:  # a token this login made: do not leave it behind
+            discard_token(server, token)
         raise InvalidArgument(
             f"this token belongs to a {role or 'non-provider'} account: log in with your provider token"
         )

@@ -57,3 +57,16 @@ def device_login(
                 continue
             raise NotLoggedIn(f"the server refused the sign-in ({error_detail(polled)}): run login again")
     raise NotLoggedIn("the code expired before it was approved: run `workproof-agent login SERVER_URL` again")
+
+
+def discard_token(server: str, token: str) -> None:
+    """Revoke a device token this login received but will not keep (best effort)."""
+    headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
+    try:
+        with httpx.Client(base_url=server, headers=headers, timeout=10) as http:
+            mine = http.get("/v1/me/tokens").json()
+            for row in mine:
+                if row.get("kind") == "device" and token.startswith(str(row.get("prefix"))):
+                    http.delete(f"/v1/me/tokens/{row['id']}")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return

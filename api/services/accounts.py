@@ -7,7 +7,6 @@ failures under the address typed, account or not."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -192,7 +191,7 @@ def reset_password(session: Session, secret: str, password: str) -> User:
     """A new password from a reset link: every session of the account ends."""
     check_password(password)
     user = repo.use_link(session=session, secret=secret, purpose="reset")
-    set_new_password(session, user)
+    revoke_all(session=session, user_id=user.id)  # every session of the account ends
     repo.set_password(user, password)
     if user.email_verified_at is None:  # the link came to the address: it is the person's
         user.email_verified_at = utcnow()
@@ -205,10 +204,6 @@ def reset_password(session: Session, secret: str, password: str) -> User:
         subject_id=str(user.id),
     )
     return user
-
-
-def set_new_password(session: Session, user: User) -> None:
-    revoke_all(session=session, user_id=user.id)
 
 
 # --- the second factor ---------------------------------------------------------------------------------
@@ -275,7 +270,3 @@ def sessions_of(session: Session, user_id: uuid.UUID) -> list[ApiToken]:
 
 def tokens_of(session: Session, user_id: uuid.UUID) -> list[ApiToken]:
     return list_tokens(session=session, user_id=user_id, live=True)
-
-
-def new_csrf() -> str:
-    return secrets.token_urlsafe(24)

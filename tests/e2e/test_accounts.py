@@ -619,3 +619,59 @@ def test_the_admin_pages_search_disable_and_enable_a_user_with_csrf(stack: Runni
         assert 'id="user-state">active' in http.get(f"/admin/users/{target_id}").text
     with signed_in(stack, target) as http:
         assert http.get("/admin/users").status_code == 403  # not for clients
+
+
+def test_offers_are_declined_and_withdrawn_from_the_contract_list(stack: RunningStack) -> None:
+    provider_id, provider_token = stack.create_user("provider")
+    client_id, client_token = stack.create_user("client")
+    for user_id in (provider_id, client_id):
+        stack.set_password(user_id, PASSWORD)
+    with session_scope(stack.database_url) as session:
+        emails = {u: session.get(User, uuid.UUID(u)).email for u in (provider_id, client_id)}  # type: ignore[union-attr]
+    with stack.client(client_token) as http:
+        ids = [
+            http.post("/v1/contracts", json={**OFFER, "provider_id": provider_id}).json()["id"]
+            for _ in range(2)
+        ]
+    with signed_in(stack, emails[provider_id]) as http:
+        page = http.get("/contracts")
+        assert page.text.count("accept-offer") == 2
+        declined = http.post(f"/contracts/{ids[0]}/decline", data={"csrf": csrf_of(page.text)})
+        assert declined.status_code == 303 and "done=declined" in declined.headers["location"]
+    with signed_in(stack, emails[client_id]) as http:
+        page = http.get("/contracts")
+        withdrawn = http.post(f"/contracts/{ids[1]}/withdraw", data={"csrf": csrf_of(page.text)})
+        assert withdrawn.status_code == 303
+        again = http.post(f"/contracts/{ids[0]}/withdraw", data={"csrf": csrf_of(page.text)})
+        assert again.status_code == 409 and "declined already" in again.text
+    with stack.client(provider_token) as http:
+        assert [http.get(f"/v1/contracts/{i}").json()["status"] for i in ids] == ["declined", "withdrawn"]
+
+
+def test_the_agent_refuses_a_device_approved_by_a_non_provider_and_revokes_its_token(
+    stack: RunningStack, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import re
+    import subprocess
+    import sys
+
+    from agent.config import AgentPaths
+    from tests.agent.processes import agent_env
+
+    _, client_token = stack.create_user("client")
+    paths = AgentPaths(config=tmp_path / "config", data=tmp_path / "data", runtime=tmp_path / "run")
+    agent = subprocess.Popen([sys.executable, "-m", "agent", "login", stack.api_url], env=agent_env(paths),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert agent.stdout is not None
+        code = re.search(r"code=([A-Z]{4}-[A-Z]{4})", agent.stdout.readline())
+        assert code
+        with stack.client(client_token) as http:
+            assert http.post("/v1/device/approve", json={"user_code": code[1]}).status_code == 204
+        _, err = agent.communicate(timeout=60)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+    assert agent.returncode == 2 and "belongs to a client account" in err
+    with stack.client(client_token) as http:
+        assert [t for t in http.get("/v1/me/tokens").json() if t["kind"] == "device"] == []
