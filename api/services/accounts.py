@@ -206,6 +206,34 @@ def reset_password(session: Session, secret: str, password: str) -> User:
     return user
 
 
+async def change_password(services: Services, user: User, current: str, new: str) -> None:
+    """A new password, given the current one (failures limited like sign-ins); every session ends."""
+    s = services.settings
+    key = _account_key("signin-failed", user.email)
+    await throttle(services, (key, s.login_failures_per_account, FAILURE_WINDOW), count=False)
+    check_password(new)
+
+    def change(session: Session) -> bool:
+        row = _fresh(session, user)
+        if not repo.password_matches(row, current[:256]):
+            return False
+        repo.set_password(row, new)
+        revoke_all(session=session, user_id=row.id)
+        session.add(row)
+        audit(
+            session=session,
+            actor=row,
+            action="user.password_change",
+            subject_type="user",
+            subject_id=str(row.id),
+        )
+        return True
+
+    if not await services.db(change):
+        await throttle(services, (key, s.login_failures_per_account, FAILURE_WINDOW))
+        raise Unauthorized("the current password is wrong", "credentials_invalid")
+
+
 # --- the second factor ---------------------------------------------------------------------------------
 
 

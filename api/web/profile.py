@@ -40,6 +40,16 @@ async def revoke(token_id: uuid.UUID, viewer: FormViewerDep, services: ServicesD
     return redirect("/account?done=revoked")
 
 
+@router.post("/account/password")
+async def change_password(
+    viewer: FormViewerDep, services: ServicesDep, current: str = Form("", max_length=1024),
+    password: str = Form("", max_length=1024),
+) -> Response:  # fmt: skip
+    """A new password: every session of the account ends, this one too (sign in again)."""
+    await accounts.change_password(services, viewer.user, current, password)
+    return redirect("/login")
+
+
 @router.get("/account/second-factor")
 async def second_factor(viewer: ViewerDep, services: ServicesDep) -> Response:
     """Enrol: the secret for an authenticator app, confirmed by one of its codes."""

@@ -675,3 +675,25 @@ def test_the_agent_refuses_a_device_approved_by_a_non_provider_and_revokes_its_t
     assert agent.returncode == 2 and "belongs to a client account" in err
     with stack.client(client_token) as http:
         assert [t for t in http.get("/v1/me/tokens").json() if t["kind"] == "device"] == []
+
+
+def test_changing_the_password_ends_every_session(stack: RunningStack) -> None:
+    email = confirmed_client(stack)
+    other = signed_in_client(stack, email)
+    with signed_in(stack, email) as http:
+        page = http.get("/account")
+        wrong = http.post("/account/password", data={"current": "not the password", "password": "a new long password",
+                                                     "csrf": csrf_of(page.text)})  # fmt: skip
+        assert wrong.status_code == 401 and "current password is wrong" in wrong.text
+        short = http.post(
+            "/account/password", data={"current": PASSWORD, "password": "short", "csrf": csrf_of(page.text)}
+        )
+        assert short.status_code == 422
+        done = http.post("/account/password", data={"current": PASSWORD, "password": "a new long password",
+                                                    "csrf": csrf_of(page.text)})  # fmt: skip
+        assert done.status_code == 303 and done.headers["location"] == "/login"
+        assert http.get("/account").status_code == 303
+    assert other.get("/contracts").status_code == 303
+    other.close()
+    with signed_in(stack, email, "a new long password") as http:
+        assert http.get("/account").status_code == 200
