@@ -697,3 +697,25 @@ def test_changing_the_password_ends_every_session(stack: RunningStack) -> None:
     other.close()
     with signed_in(stack, email, "a new long password") as http:
         assert http.get("/account").status_code == 200
+
+
+def test_a_signed_in_provider_accepts_an_invitation_sent_to_another_address(stack: RunningStack) -> None:
+    provider_id, _ = stack.create_user("provider")
+    stack.set_password(provider_id, PASSWORD)
+    with session_scope(stack.database_url) as session:
+        provider_email = session.get(User, uuid.UUID(provider_id)).email  # type: ignore[union-attr]
+    _, client_token = stack.create_user("client")
+    invited = new_email("pat-at-home")
+    invite(stack, client_token, invited)
+    link = local(link_in(stack.wait_mail(invited, "invites you").text, "/invite/"))
+    with signed_in(stack, provider_email) as http:
+        page = http.get(link)
+        assert page.status_code == 200 and f"signed in as {provider_email}" in page.text
+        accepted = http.post(link, data={"csrf": csrf_of(page.text)})
+        assert accepted.status_code == 303
+        contract_id = accepted.headers["location"].split("/contracts/")[1]
+    with stack.client(client_token) as http:
+        contract = http.get(f"/v1/contracts/{contract_id}").json()
+    assert contract["provider_id"] == provider_id and contract["status"] == "active"
+    with session_scope(stack.database_url) as session:  # no second account was made for the address
+        assert session.exec(select(User).where(User.email == invited)).first() is None
