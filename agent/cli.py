@@ -38,6 +38,7 @@ from agent.config import (
     slot_length,
 )
 from agent.deletion import delete_uploaded, forget_thumbnails
+from agent.device import device_login, discard_token
 from agent.durable import ProcessLock, write_atomically
 from agent.errors import (
     AgentError,
@@ -196,14 +197,14 @@ def cmd_login(args: argparse.Namespace, paths: AgentPaths) -> int:
     if not server.startswith(("http://", "https://")):
         raise InvalidArgument(f"server {server!r} needs a scheme: e.g. https://{server}")
     token = args.token or os.environ.get(TOKEN_ENV, "")
-    if not token:
-        if sys.stdin.isatty():
-            token = getpass.getpass("provider token: ")
-        else:
-            token = sys.stdin.readline()
+    if token == "-":  # a machine without a browser: the token on stdin
+        token = getpass.getpass("provider token: ") if sys.stdin.isatty() else sys.stdin.readline()
+    approved = not token
+    if approved:  # a person: approve this machine on the web (agent/device.py)
+        token = device_login(server, sys.stdout)
     token = token.strip()
     if not token:
-        raise InvalidArgument(f"no token given: pass --token, set {TOKEN_ENV}, or type it when asked")
+        raise InvalidArgument(f"no token given: pass --token, set {TOKEN_ENV}, or approve the device code")
     with WorkproofClient(server, token) as client:
         try:
             me = client.me()
@@ -215,6 +216,8 @@ def cmd_login(args: argparse.Namespace, paths: AgentPaths) -> int:
             raise
     role = str(me.get("role", ""))
     if role != "provider":
+        if approved:  # a token this login made: do not leave it behind
+            discard_token(server, token)
         raise InvalidArgument(
             f"this token belongs to a {role or 'non-provider'} account: log in with your provider token"
         )
@@ -800,9 +803,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    login = commands.add_parser("login", help="store the server and your provider token")
+    login = commands.add_parser(
+        "login", help="sign in: approve this machine on the web (or give a token with --token)"
+    )
     login.add_argument("server", help="the Workproof server, e.g. https://workproof.example.com")
-    login.add_argument("--token", help=f"your provider token (or set {TOKEN_ENV}, or type it when asked)")
+    login.add_argument(
+        "--token", help=f"a provider token for machines without a browser (or set {TOKEN_ENV}; - reads stdin)"
+    )
     login.set_defaults(run=cmd_login)
 
     contracts = commands.add_parser("contracts", help="list your contracts")

@@ -10,6 +10,7 @@ authentication and one CSRF check.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -19,7 +20,8 @@ from sqlmodel import Session
 
 from api.services import Services
 from api.temporal import TemporalGateway
-from domain.errors import Forbidden, Unauthorized
+from domain.accounts import needs_second_factor
+from domain.errors import ErrorCode, Forbidden, Unauthorized
 from store.db import session_scope
 from store.models import User
 from store.objects import ObjectStore
@@ -49,7 +51,9 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Committed when the route function returns, before the answer is sent: a client that was told "revoked"
+# (or "created") never reaches a replica, or this one, before the change is visible.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_store(request: Request) -> ObjectStore:
@@ -64,6 +68,32 @@ def get_temporal(request: Request) -> TemporalGateway:
 
 
 TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address: the peer's, or the nearest untrusted hop of ``X-Forwarded-For`` when the
+    peer is a proxy named in ``WORKPROOF_TRUSTED_PROXIES`` (by default none: the header is ignored, as
+    anyone can send it)."""
+    peer = request.client.host if request.client else "unknown"
+    proxies = get_settings(request).proxies
+    if not proxies or not _within(peer, proxies):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _within(hop, proxies):
+            return hop[:64]
+    return hops[0][:64] if hops else peer
+
+
+def _within(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+AddressDep = Annotated[str, Depends(client_address)]
 
 
 def bearer(request: Request) -> str | None:
@@ -96,6 +126,12 @@ def get_current_user(request: Request, session: SessionDep) -> User:
         ):
             raise Forbidden(
                 "missing or wrong CSRF token: send the X-CSRF-Token header of your session", "csrf_failed"
+            )
+        reason = must_enrol_or_confirm(user)
+        if reason is not None:
+            raise Forbidden(
+                "finish signing up on the web first (confirm your address; staff: enrol a second factor)",
+                reason,
             )
         request.state.session_token = row
     request.state.user = user
@@ -136,6 +172,27 @@ class LoginRequired(Exception):
     """No valid session on a page: it redirects to the sign-in form."""
 
 
+class SetupRequired(Exception):
+    """A signed-in account that must first confirm its address or enrol a second factor: the page
+    redirects there."""
+
+    def __init__(self, to: str) -> None:
+        self.to = to
+
+
+# Pages an account may open before it has confirmed its address or (staff) enrolled a second factor.
+SETUP_PAGES = ("/verify", "/account/second-factor", "/logout")
+
+
+def must_enrol_or_confirm(user: User) -> ErrorCode | None:
+    """Why the account cannot act yet: ``email_unverified``, ``second_factor_required`` or None."""
+    if user.email_verified_at is None:
+        return "email_unverified"
+    if needs_second_factor(user.role) and user.totp_enabled_at is None:
+        return "second_factor_required"
+    return None
+
+
 def _viewer(request: Request, session: Session, *, form: bool) -> Viewer:
     secret = request.cookies.get(SESSION_COOKIE)
     try:
@@ -148,6 +205,11 @@ def _viewer(request: Request, session: Session, *, form: bool) -> Viewer:
                 "your session has ended: sign in again, then repeat the action", "session_ended"
             ) from None
         raise LoginRequired from None
+    reason = must_enrol_or_confirm(user)
+    if reason is not None and not request.url.path.startswith(SETUP_PAGES):
+        if form:
+            raise Forbidden("finish setting up your account first", reason)
+        raise SetupRequired("/verify" if reason == "email_unverified" else "/account/second-factor")
     return Viewer(user=user, csrf=row.csrf_secret, session_id=str(row.id))
 
 
@@ -157,6 +219,17 @@ def get_viewer(request: Request, session: SessionDep) -> Viewer:
 
 
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
+
+
+def get_maybe_viewer(request: Request, session: SessionDep) -> Viewer | None:
+    """The signed-in user of a page anyone may open (an invitation), or None."""
+    try:
+        return _viewer(request, session, form=False)
+    except (LoginRequired, SetupRequired):
+        return None
+
+
+MaybeViewerDep = Annotated[Viewer | None, Depends(get_maybe_viewer)]
 
 
 def _form_session(request: Request, session: SessionDep) -> Viewer:

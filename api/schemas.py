@@ -76,7 +76,10 @@ class BalancePublic(BaseModel):
 
 
 class ContractCreate(BaseModel):
-    provider_id: uuid.UUID
+    """An offer to a provider, named by id or by email address (one of the two)."""
+
+    provider_id: uuid.UUID | None = None
+    provider_email: str | None = Field(default=None, max_length=254)
     title: str = Field(min_length=1, max_length=200)
     rate_cents: StrictInt = Field(
         ge=0, le=10**9, description="Hourly rate in whole cents (the deployment sets a ceiling)"
@@ -265,3 +268,91 @@ class ContractTimeline(BaseModel):
     provider: str
     workflows: list[WorkflowRun]
     events: list[TimelineEvent]
+
+
+# --- accounts ------------------------------------------------------------------------------------------
+
+
+class UserAdminView(UserPublic):
+    disabled_at: datetime | None
+    email_verified_at: datetime | None
+    second_factor: bool
+
+
+class RoleChange(BaseModel):
+    role: Literal["provider", "client", "support", "admin"]
+
+
+class SessionPublic(BaseModel):
+    """A web session, an API token or a device token of an account (never its secret)."""
+
+    id: uuid.UUID
+    kind: str
+    name: str
+    prefix: str
+    address: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+
+
+class OfferTerms(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    rate_cents: int = Field(ge=0, le=10**9, description="Hourly rate in cents")
+    currency: str = Field(default="USD", min_length=3, max_length=3)
+    weekly_limit_hours: int = Field(default=40, ge=MIN_WEEKLY_LIMIT_HOURS, le=MAX_WEEKLY_LIMIT_HOURS)
+    manual_allowed: bool = False
+    work_view: bool = True
+
+
+class InvitationCreate(BaseModel):
+    """A client invites a provider with an offer; an admin invites support or admin staff."""
+
+    email: str = Field(max_length=254)
+    role: Literal["provider", "support", "admin"] = "provider"
+    offer: OfferTerms | None = None
+
+
+class InvitationPublic(BaseModel):
+    id: uuid.UUID
+    email: str
+    role: str
+    state: Literal["pending", "accepted", "declined", "withdrawn", "expired"]
+    offer: dict | None
+    contract_id: uuid.UUID | None
+    created_at: datetime
+    sent_at: datetime
+    expires_at: datetime
+
+
+class InvitationSent(BaseModel):
+    """An invitation was mailed (``invitation``), or the address is a provider's already and the offer
+    became a contract directly (``contract_id``)."""
+
+    invitation: InvitationPublic | None
+    contract_id: uuid.UUID | None
+
+
+class DeviceStart(BaseModel):
+    machine: str = Field(default="", max_length=100, description="Names the device token (the host name).")
+
+
+class DeviceCodeIssued(BaseModel):
+    device_code: str = Field(description="The agent's secret: poll /v1/device/token with it.")
+    user_code: str = Field(description="What the person types at verification_uri.")
+    verification_uri: str
+    expires_in: int
+    interval: int
+
+
+class DevicePoll(BaseModel):
+    device_code: str = Field(max_length=100)
+
+
+class DeviceTokenIssued(BaseModel):
+    token: str = Field(description="A device token, shown once.")
+    user: UserPublic
+
+
+class DeviceApprove(BaseModel):
+    user_code: str = Field(max_length=20)

@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run the embedded single-machine stack until Ctrl+C")
     up.add_argument(
-        "--demo", action="store_true", help="create demo users and a contract, print their tokens"
+        "--demo",
+        action="store_true",
+        help="create demo users and a contract, print their emails, passwords and tokens",
     )
     up.add_argument("--data-dir", help="where the stack keeps its data (default .workproof)")
 
@@ -144,7 +146,8 @@ def run_api(settings: Settings) -> int:
         return fail(f"port {settings.api_port} is taken: stop what listens there or set WORKPROOF_API_PORT")
     uvicorn.run(
         "api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
-        proxy_headers=True, log_level="info", access_log=False,
+        # X-Forwarded-For is read by the app, only from WORKPROOF_TRUSTED_PROXIES (api/deps.py client_address)
+        proxy_headers=False, log_level="info", access_log=False,
     )  # fmt: skip
     return 0
 

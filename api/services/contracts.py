@@ -15,7 +15,7 @@ from api.schemas import ContractPublic
 from api.services import Services
 from api.services.timesheets import actor
 from api.temporal import domain_error
-from domain.errors import Conflict, DomainError, Forbidden
+from domain.errors import Conflict, DomainError, Forbidden, InvalidInput
 from domain.messages import (
     ContractRecord,
     ContractState,
@@ -26,6 +26,7 @@ from domain.messages import (
     WorkViewChanged,
 )
 from store import contracts as repo
+from store.accounts import find_user
 from store.audit import audit
 from store.models import Contract, TimesheetSnapshot, User, utcnow
 from store.settings import Settings
@@ -45,6 +46,21 @@ def public(session: Session, contract: Contract) -> ContractPublic:
     )
 
 
+def provider_named(session: Session, provider_id: uuid.UUID | None, email: str | None) -> uuid.UUID:
+    """The provider an offer names, by id or by email address (exactly one of the two)."""
+    if (provider_id is None) == (not email):
+        raise InvalidInput("name the provider by provider_id or by provider_email (one of the two)")
+    if provider_id is not None:
+        return provider_id
+    user = find_user(session=session, email=email or "")
+    if user is None or user.role != "provider" or user.disabled_at is not None:
+        raise InvalidInput(
+            f"{email} is not a provider on this platform: invite them (POST /v1/invitations)",
+            "provider_unknown",
+        )
+    return user.id
+
+
 def offer(
     session: Session, settings: Settings, client: User, *, provider_id: uuid.UUID, title: str, rate_cents: int, currency: str,
     weekly_limit_hours: int, manual_allowed: bool, work_view: bool,
@@ -57,6 +73,15 @@ def offer(
     )  # fmt: skip
     audit(session=session, actor=client, action="contract.offer", subject_type="contract",
           subject_id=str(contract.id))  # fmt: skip
+    return public(session, contract)
+
+
+def close_offer(session: Session, user: User, contract_id: uuid.UUID, status: str) -> ContractPublic:
+    """The client withdraws an open offer (``withdrawn``), or the provider declines it (``declined``)."""
+    contract = repo.visible_contract(session=session, user=user, contract_id=contract_id, lock=True)
+    repo.close_offer(session=session, user=user, contract=contract, status=status)
+    audit(session=session, actor=user, action=f"contract.{status[:-2] if status == 'declined' else 'withdraw'}",
+          subject_type="contract", subject_id=str(contract_id))  # fmt: skip
     return public(session, contract)
 
 

@@ -34,14 +34,15 @@ async def home(viewer: ViewerDep) -> Response:
 
 @router.get("/contracts")
 async def contracts(
-    viewer: ViewerDep, services: ServicesDep, offset: int = Query(0, ge=0, le=100_000)
-) -> Response:
+    viewer: ViewerDep, services: ServicesDep, offset: int = Query(0, ge=0, le=100_000),
+    done: str | None = Query(None, max_length=40),
+) -> Response:  # fmt: skip
     lines, total = await services.db(
         lambda session: contract_lines(session, viewer.user, limit=50, offset=offset)
     )
     return render("contracts.html", base_context(
         viewer, "Contracts", lines=lines, total=total, offset=offset, this_week=week_label(datetime.now(UTC)),
-        week_label=week_label, iso_week_name=iso_week_name,
+        week_label=week_label, iso_week_name=iso_week_name, notice=NOTICES.get(done or ""),
     ))  # fmt: skip
 
 

@@ -1,6 +1,8 @@
 """What every page shares: the templates, rendering, the page route (sign-in redirect, refusals shown as
 pages with their status, security headers, ``Server-Timing``), the static files, and the words for
-statuses and notices. The pages themselves: ``account.py`` (sign-in), ``contracts.py`` (the contract list
+statuses and notices. The pages themselves: ``account.py`` (sign-in), ``signup.py`` (sign-up,
+confirmation, password reset), ``profile.py`` (second factor, sessions, devices), ``invitations.py``,
+``devices.py``, ``admin.py``, ``devmail.py``, ``contracts.py`` (the contract list
 and the week), ``support.py`` (the support console); ``pages.py`` puts them together."""
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from api.deps import LoginRequired, Viewer
+from api.deps import LoginRequired, SetupRequired, Viewer
 from api.web.security import secure
 from api.web.view import MINUTES, REASON_WORDS, Clock, duration, money, zone
 from domain.errors import DomainError
@@ -53,6 +55,14 @@ NOTICES = {
     "resolved": "Resolution recorded.",
     "extended": "Deadline extended.",
     "payout_decided": "Payout decision recorded.",
+    "invited": "Invitation sent: the provider gets an email with a link to read and accept the offer.",
+    "offered": "The address is a provider's already: the offer is in their contract list and mailed to them.",
+    "withdrawn": "Withdrawn.",
+    "resent": "Sent again, with a new link valid 7 more days.",
+    "declined": "Declined.",
+    "approved_device": "Device approved: the agent on that machine is signed in now.",
+    "revoked": "Ended.",
+    "saved": "Saved.",
 }
 STATUS_WORDS = {
     "open": "open: the week is still being tracked",
@@ -118,6 +128,8 @@ class PageRoute(APIRoute):
             except LoginRequired:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 response = RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+            except SetupRequired as setup:
+                response = RedirectResponse(setup.to, status_code=303)
             except DomainError as error:
                 response = error_page(error.message, error.status_code)
             except RequestValidationError as error:

@@ -3,11 +3,12 @@ limit. The pages themselves live in ``api/web/pages.py``."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
-import threading
 import time
-from collections import deque
+import uuid
 
 from starlette.responses import Response
 
@@ -53,9 +54,42 @@ def set_login_csrf_cookie(response: Response, token: str, settings: Settings) ->
     """The login form has no session yet: its CSRF token is a double-submit cookie (login CSRF would
     sign a victim in as the attacker)."""
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login", secure=https(settings), httponly=True,
+        LOGIN_CSRF_COOKIE, token, max_age=3600, path="/", secure=https(settings), httponly=True,
         samesite="strict",
     )  # fmt: skip
+
+
+SECOND_FACTOR_COOKIE = "wp_second_factor"
+SECOND_FACTOR_SECONDS = 300
+
+
+def _sign(settings: Settings, value: str) -> str:
+    key = settings.resolved_secret_key().encode()
+    return hmac.new(key, f"second-factor:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def second_factor_ticket(settings: Settings, user_id: uuid.UUID, origin_id: uuid.UUID | None,
+                         now: float | None = None) -> str:  # fmt: skip
+    """Signed proof that the first factor passed, for five minutes: the second factor's form finishes
+    the sign-in with it (nothing is stored, so an unfinished sign-in leaves nothing behind)."""
+    expires = int((now or time.time()) + SECOND_FACTOR_SECONDS)
+    value = f"{user_id}.{origin_id or ''}.{expires}"
+    return f"{value}.{_sign(settings, value)}"
+
+
+def read_ticket(settings: Settings, ticket: str | None) -> tuple[uuid.UUID, uuid.UUID | None] | None:
+    parts = (ticket or "").split(".")
+    if len(parts) != 4:
+        return None
+    value = ".".join(parts[:3])
+    if not hmac.compare_digest(_sign(settings, value), parts[3]):
+        return None
+    try:
+        if int(parts[2]) < time.time():
+            return None
+        return uuid.UUID(parts[0]), uuid.UUID(parts[1]) if parts[1] else None
+    except ValueError:
+        return None
 
 
 def new_request_id() -> str:
@@ -82,34 +116,4 @@ def safe_next(value: str | None) -> str:
 
 
 def home_of(user: User) -> str:
-    return "/support" if user.role == "support" else "/contracts"
-
-
-class LoginWindow:
-    """Login attempts per client address in a sliding minute, in this process."""
-
-    def __init__(self, per_minute: int, window: float = 60.0, max_addresses: int = 10_000) -> None:
-        self.per_minute = per_minute
-        self.window = window
-        self.max_addresses = max_addresses
-        self.attempts: dict[str, deque[float]] = {}
-        self.lock = threading.Lock()
-
-    def allow(self, address: str, now: float | None = None) -> tuple[bool, int]:
-        """(whether this attempt may go ahead, seconds to wait if not). Refused attempts are not
-        counted, so waiting out the minute always works."""
-        now = time.monotonic() if now is None else now
-        with self.lock:
-            if len(self.attempts) > self.max_addresses:
-                self._sweep(now)
-            seen = self.attempts.setdefault(address, deque())
-            while seen and seen[0] <= now - self.window:
-                seen.popleft()
-            if len(seen) >= self.per_minute:
-                return False, max(1, int(seen[0] + self.window - now) + 1)
-            seen.append(now)
-            return True, 0
-
-    def _sweep(self, now: float) -> None:
-        for address in [a for a, seen in self.attempts.items() if not seen or seen[-1] <= now - self.window]:
-            del self.attempts[address]
+    return {"support": "/support", "admin": "/admin/users"}.get(user.role, "/contracts")

@@ -26,7 +26,7 @@ from sqlalchemy import text
 from domain.calendar import slot_start, week_label, week_start
 from store.db import get_engine, session_scope
 from store.models import User
-from store.users import issue_token
+from store.users import create_user, issue_token
 from tests.badinput.images import screenshot
 from tests.e2e.test_support_api import Party, make_party, past_week, slot_id, submit_week, temporal
 from tests.harness import RunningStack
@@ -190,6 +190,80 @@ def admin_fund(w: World, role: str, whose: str) -> Request:
     return "POST", f"/v1/admin/clients/{w.party(whose).client_id}/funding", body
 
 
+def offered(w: World, role: str, whose: str) -> str:
+    """A fresh open offer between the party's client and provider."""
+    party = w.party(whose)
+    with w.stack.client(party.client_token) as http:
+        answer = http.post("/v1/contracts", json={**OFFER, "provider_id": party.provider_id})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def decline_offer(w: World, role: str, whose: str) -> Request:
+    return "POST", f"/v1/contracts/{offered(w, role, whose)}/decline", None
+
+
+def withdraw_offer(w: World, role: str, whose: str) -> Request:
+    return "POST", f"/v1/contracts/{offered(w, role, whose)}/withdraw", None
+
+
+OFFER = {"title": "Access table offer", "rate_cents": 1000, "currency": "USD", "weekly_limit_hours": 10}
+
+
+def send_invitation(w: World, role: str, whose: str) -> Request:
+    body = {"email": f"invited-{uuid.uuid4().hex[:8]}@test.workproof.dev", "role": "provider", "offer": OFFER}
+    return "POST", "/v1/invitations", body
+
+
+def an_invitation(w: World, whose: str) -> str:
+    with w.stack.client(w.party(whose).client_token) as http:
+        answer = http.post("/v1/invitations", json=send_invitation(w, "client", whose)[2])
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["invitation"]["id"])
+
+
+def withdraw_invitation(w: World, role: str, whose: str) -> Request:
+    return "POST", f"/v1/invitations/{an_invitation(w, whose)}/withdraw", None
+
+
+def resend_invitation(w: World, role: str, whose: str) -> Request:
+    return "POST", f"/v1/invitations/{an_invitation(w, whose)}/resend", None
+
+
+def approve_device(w: World, role: str, whose: str) -> Request:
+    with w.stack.client() as http:
+        code = http.post("/v1/device/code", json={"machine": "access"}).json()["user_code"]
+    return "POST", "/v1/device/approve", {"user_code": code}
+
+
+def caller_id(w: World, role: str) -> str:
+    return {"provider": w.own.provider_id, "client": w.own.client_id, "support": w.support_id,
+            "admin": w.admin_id}[role]  # fmt: skip
+
+
+def revoke_own_token(w: World, role: str, whose: str) -> Request:
+    """``own``: a spare token of the caller's account; ``other``: one of the other party's provider."""
+    owner = caller_id(w, role) if whose == "own" and role != "stranger" else w.other.provider_id
+    with session_scope(w.stack.database_url) as session:
+        user = session.get(User, uuid.UUID(owner))
+        assert user is not None
+        _, row = issue_token(session=session, user=user, days=1, name="spare")
+        token_id = row.id
+    return "DELETE", f"/v1/me/tokens/{token_id}", None
+
+
+def a_spare_user(w: World) -> str:
+    with session_scope(w.stack.database_url) as session:
+        user = create_user(
+            session=session, email=f"spare-{uuid.uuid4().hex[:8]}@test.workproof.dev", role="client"
+        )
+        return str(user.id)
+
+
+def on_spare_user(method: str, path: str, body: dict[str, Any] | None = None) -> Target:
+    return lambda w, role, whose: (method, path.format(id=a_spare_user(w)), body)
+
+
 def fixed(method: str, path: str, body: dict[str, Any] | None = None) -> Target:
     return lambda w, role, whose: (method, path, body)
 
@@ -245,6 +319,34 @@ TABLE: dict[str, tuple[Target, tuple[int, ...]]] = {
     "admin: revoke a token":       (admin_revoke_token,
                                                 (403,  403,    403,  403,    403,  403,    204,  204)),
     "admin: fund a client":        (admin_fund, (403,  403,    403,  403,    403,  403,    200,  200)),
+    "decline an offer":            (decline_offer,
+                                                (200,  404,    403,  403,    403,  403,    403,  403)),
+    "withdraw an offer":           (withdraw_offer,
+                                                (403,  403,    200,  404,    403,  403,    403,  403)),
+    "send an invitation":          (send_invitation,
+                                                (403,  403,    201,  201,    403,  403,    422,  422)),
+    "list sent invitations":       (fixed("GET", "/v1/invitations"),
+                                                (200,  200,    200,  200,    200,  200,    200,  200)),
+    "withdraw an invitation":      (withdraw_invitation,
+                                                (404,  404,    200,  404,    404,  404,    404,  404)),
+    "resend an invitation":        (resend_invitation,
+                                                (404,  404,    200,  404,    404,  404,    404,  404)),
+    "approve a device code":       (approve_device,
+                                                (204,  204,    204,  204,    204,  204,    204,  204)),
+    "list my tokens":              (fixed("GET", "/v1/me/tokens"),
+                                                (200,  200,    200,  200,    200,  200,    200,  200)),
+    "revoke my token":             (revoke_own_token,
+                                                (204,  404,    204,  404,    204,  404,    204,  204)),
+    "admin: a user's sessions":    (on_spare_user("GET", "/v1/admin/users/{id}/sessions"),
+                                                (403,  403,    403,  403,    403,  403,    200,  200)),
+    "admin: change a role":        (on_spare_user("POST", "/v1/admin/users/{id}/role", {"role": "provider"}),
+                                                (403,  403,    403,  403,    403,  403,    200,  200)),
+    "admin: disable a user":       (on_spare_user("POST", "/v1/admin/users/{id}/disable"),
+                                                (403,  403,    403,  403,    403,  403,    200,  200)),
+    "admin: enable a user":        (on_spare_user("POST", "/v1/admin/users/{id}/enable"),
+                                                (403,  403,    403,  403,    403,  403,    200,  200)),
+    "admin: reset a second factor": (on_spare_user("DELETE", "/v1/admin/users/{id}/second-factor"),
+                                                (403,  403,    403,  403,    403,  403,    200,  200)),
 }
 # fmt: on
 CELLS = [(role, whose) for role in ROLES for whose in ("own", "other")]

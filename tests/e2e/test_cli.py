@@ -181,6 +181,7 @@ def up_env(data_dir: Path, **settings: str) -> dict[str, str]:
         "WORKPROOF_API_PORT": free_port(), "WORKPROOF_EMBEDDED_POSTGRES_PORT": free_port(),
         "WORKPROOF_EMBEDDED_S3_PORT": free_port(), "WORKPROOF_EMBEDDED_TEMPORAL_PORT": free_port(),
         "WORKPROOF_TEMPORAL_UI_PORT": free_port(), "WORKPROOF_WORKER_HEALTH_PORT": free_port(),
+        "WORKPROOF_EMBEDDED_SMTP_PORT": free_port(),
     }  # fmt: skip
     return clean_env(
         **{"WORKPROOF_DATA_DIR": str(data_dir), **{k: str(v) for k, v in ports.items()}, **settings}

@@ -180,6 +180,7 @@ def taken_port() -> Iterator[int]:
         ("embedded_s3_port", "WORKPROOF_EMBEDDED_S3_PORT"),
         ("embedded_temporal_port", "WORKPROOF_EMBEDDED_TEMPORAL_PORT"),
         ("worker_health_port", "WORKPROOF_WORKER_HEALTH_PORT"),
+        ("embedded_smtp_port", "WORKPROOF_EMBEDDED_SMTP_PORT"),
     ],
 )
 def test_a_taken_port_fails_the_start_in_one_line_naming_the_setting(

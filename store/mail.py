@@ -1,0 +1,155 @@
+"""Mail that is never lost: the outbox and its sender.
+
+A message is written to ``mail_outbox`` in the same transaction as the action that causes it (an
+invitation, a password reset): if the action rolls back, no mail; if it commits, the mail will go out.
+The sender (:func:`run_sender`, run by every worker process) claims due rows with
+``FOR UPDATE SKIP LOCKED`` — so any number of workers share the outbox without sending a row twice at
+once — hands each to the SMTP server and marks it sent in the same transaction, or records the error
+and tries again later with a growing delay. A crash between the server's acceptance and the commit
+sends that message once more: the stable ``Message-ID`` lets mail systems and people see it is the
+same one. docs/design.md, "Mail".
+
+Later notification kinds enqueue through :func:`enqueue` too; only the rendering is theirs."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from urllib.parse import unquote, urlsplit
+
+from sqlmodel import Session, col, select
+
+from store.db import session_scope
+from store.models import OutboxMail, utcnow
+
+log = logging.getLogger("workproof.mail")
+MAX_BACKOFF = timedelta(minutes=30)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def enqueue(*, session: Session, kind: str, recipient: str, mail: Rendered, sender: str) -> OutboxMail:
+    """Add a message to the outbox in the caller's transaction."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "workproof.invalid"
+    row = OutboxMail(
+        message_id=f"<{uuid.uuid4()}@{domain}>", kind=kind, recipient=recipient, subject=mail.subject[:300],
+        text_body=mail.text, html_body=mail.html,
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    return row
+
+
+def pending(*, session: Session, recipient: str | None = None) -> list[OutboxMail]:
+    query = select(OutboxMail).where(col(OutboxMail.sent_at).is_(None))
+    if recipient:
+        query = query.where(OutboxMail.recipient == recipient)
+    return list(session.exec(query.order_by(col(OutboxMail.created_at))).all())
+
+
+def message_of(row: OutboxMail, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = row.recipient
+    message["Subject"] = row.subject
+    message["Message-ID"] = row.message_id
+    message["Date"] = format_datetime(row.created_at)
+    message.set_content(row.text_body)
+    message.add_alternative(row.html_body, subtype="html")
+    return message
+
+
+class Smtp:
+    """One SMTP server, from ``smtp://user:pass@host:587`` (STARTTLS, required unless the host is this
+    machine) or ``smtps://user:pass@host:465`` (TLS from the first byte)."""
+
+    def __init__(self, url: str, timeout: float = 20.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(
+                "WORKPROOF_SMTP_URL must look like smtp://user:pass@host:587 or smtps://host:465"
+            )
+        self.tls = parts.scheme == "smtps"
+        self.host = parts.hostname
+        self.port = parts.port or (465 if self.tls else 587)
+        self.user = unquote(parts.username or "")
+        self.password = unquote(parts.password or "")
+        self.timeout = timeout
+
+    def send(self, message: EmailMessage) -> None:
+        context = ssl.create_default_context()
+        server: smtplib.SMTP
+        if self.tls:
+            server = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            server = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with server:
+            if not self.tls:
+                server.ehlo()
+                if server.has_extn("starttls"):
+                    server.starttls(context=context)
+                    server.ehlo()
+                elif self.host not in LOOPBACK:
+                    raise smtplib.SMTPException(f"{self.host} does not offer STARTTLS: use smtps://")
+            if self.user:
+                server.login(self.user, self.password)
+            server.send_message(message)
+
+
+def send_due(database_url: str, smtp: Smtp, sender: str, batch: int = 20) -> int:
+    """Send up to ``batch`` due messages, one transaction each; how many went out."""
+    sent = 0
+    for _ in range(batch):
+        with session_scope(database_url) as session:
+            row = session.exec(
+                select(OutboxMail)
+                .where(col(OutboxMail.sent_at).is_(None), col(OutboxMail.next_attempt_at) <= utcnow())
+                .order_by(col(OutboxMail.next_attempt_at))
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if row is None:
+                return sent
+            row.attempts += 1
+            try:
+                smtp.send(message_of(row, sender))
+            except (OSError, smtplib.SMTPException) as error:
+                delay = min(MAX_BACKOFF, timedelta(seconds=2 ** min(row.attempts, 12)))
+                row.next_attempt_at = utcnow() + delay
+                row.last_error = f"{type(error).__name__}: {error}"[:1000]
+                log.warning("mail %s to %s not sent (attempt %d, next in %s): %s", row.message_id,
+                            row.recipient, row.attempts, delay, row.last_error)  # fmt: skip
+                session.add(row)
+                return sent  # the server is likely down: the next round tries again
+            row.sent_at = utcnow()
+            row.last_error = ""
+            session.add(row)
+            sent += 1
+    return sent
+
+
+def run_sender(
+    database_url: str, smtp_url: str, sender: str, stop: threading.Event, every: float = 1.0
+) -> None:
+    """The sender loop: runs until ``stop`` is set (each worker process runs one, in a thread)."""
+    smtp = Smtp(smtp_url)
+    while not stop.is_set():
+        try:
+            if send_due(database_url, smtp, sender):
+                continue  # more may be due
+        except Exception:  # the database away: try again next round
+            log.exception("mail sender round failed")
+        stop.wait(every)
