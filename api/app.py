@@ -42,6 +42,7 @@ class BodyLimit:
         headers = dict(scope["headers"])
         if (
             path.startswith("/v1/")
+            and path not in PUBLIC_WRITES
             and b"authorization" not in headers
             and SESSION_COOKIE.encode() not in headers.get(b"cookie", b"")
         ):
@@ -78,6 +79,8 @@ class BodyLimit:
 
 
 _UPLOAD = re.compile(r"^/v1/contracts/[^/]+/captures/?$")
+# API writes made before anyone is signed in: the agent asking for a device code and polling for its token.
+PUBLIC_WRITES = frozenset({"/v1/device/code", "/v1/device/token"})
 
 
 class _BodyTooLarge(BaseException):

@@ -214,11 +214,12 @@ def test_an_unreachable_database_url_fails_in_one_line_naming_database_url(tmp_p
     assert time.monotonic() - began < 15
 
 
-def test_a_postgresql_folder_made_with_trust_gets_a_password_on_the_next_start(tmp_path: Path) -> None:
+def test_a_postgresql_folder_made_with_trust_gets_a_password_on_the_next_start(data_dir: Path) -> None:
     """The data folder of a release before passwords: the next start gives the superuser a generated
     password and switches every rule to SCRAM, keeping the data."""
-    settings = stack_settings(tmp_path / "data", None)
-    (tmp_path / "data").mkdir()
+    settings = stack_settings(data_dir, None)
+    data_dir.mkdir()
+    tmp_path = data_dir.parent
     first = EmbeddedStack(settings, api=False, worker=False, quiet=True)
     first.start_postgres()
     with psycopg.connect(first.database_url.replace("+psycopg", ""), autocommit=True) as conn:
