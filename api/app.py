@@ -14,6 +14,7 @@ from api.routes import captures, contracts, health, support, timesheets, users
 from api.services import Services
 from api.temporal import TemporalGateway
 from api.web import pages
+from store.auth import TokenCache
 from store.objects import ObjectStore
 from store.settings import Settings, get_settings
 
@@ -80,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "WORKPROOF_DATABASE_URL is not set: `workproof up` sets it, or point it at PostgreSQL"
         )
 
+    database_url = settings.database_url
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = Services(
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.temporal_task_queue,
             ),
             objects=ObjectStore.from_settings(settings),
+            tokens=TokenCache(database_url),
         )
         yield
 
