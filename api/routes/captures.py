@@ -45,6 +45,7 @@ def limits(settings: Settings) -> repo.IngestLimits:
     )
 
 
+MAX_META_CHARS = 64_000
 # The request body as the schema documents it; the route reads it itself (api/multipart.py).
 UPLOAD_BODY = {
     "required": True,
@@ -56,7 +57,7 @@ UPLOAD_BODY = {
                 "properties": {
                     "meta": {
                         "type": "string",
-                        "maxLength": 64_000,
+                        "maxLength": MAX_META_CHARS,
                         "description": "JSON: capture_id, captured_at, memo, kind, counts",
                     },
                     "images": {
@@ -69,7 +70,6 @@ UPLOAD_BODY = {
         }
     },
 }
-MAX_META_CHARS = 64_000
 
 
 @router.post(
