@@ -17,6 +17,7 @@ from api.routes import accounts, captures, contracts, credit, health, support, t
 from api.services import Services
 from api.temporal import TemporalGateway
 from api.web import docs, pages
+from store.auth import TokenCache
 from store.objects import ObjectStore
 from store.settings import Settings, get_settings
 
@@ -108,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "WORKPROOF_DATABASE_URL is not set: `workproof up` sets it, or point it at PostgreSQL"
         )
 
+    database_url = settings.database_url
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = Services(
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 vouch_key=settings.resolved_secret_key(),
             ),
             objects=ObjectStore.from_settings(settings),
+            tokens=TokenCache(database_url),
         )
         yield
 

@@ -109,16 +109,18 @@ def same_token(expected: str | None, given: str | None) -> bool:
     return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
 
 
-def get_current_user(request: Request, session: SessionDep) -> User:
-    """Bearer token (API, agent) or session cookie (a browser calling the API)."""
+def get_current_user(request: Request) -> User:
+    """Bearer token (API, agent) or session cookie (a browser calling the API). A bearer token's check is
+    cached for seconds, and the cache is dropped as soon as any token is revoked (``store/auth.py``)."""
     token = bearer(request)
     if token is not None:
-        user, _ = authenticate(session=session, secret=token, kind="api")
+        user = get_services(request).tokens.authenticate(token, kind="api")
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             raise Unauthorized("sign in: send `Authorization: Bearer <token>`", "token_missing")
-        user, row = authenticate(session=session, secret=cookie, kind="session")
+        with session_scope(get_services(request).database_url) as session:
+            user, row = authenticate(session=session, secret=cookie, kind="session")
         # A cookie rides along on cross-site requests: a change made with one must also carry the
         # session's CSRF token, which only our own pages know.
         if request.method not in ("GET", "HEAD", "OPTIONS") and not same_token(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -121,6 +122,24 @@ def install(app: FastAPI) -> None:
         # The framework's own refusals (an unreadable body, an unknown path or method) in the same shape.
         code = _HTTP_CODES.get(error.status_code, "bad_request")
         return refusal(str(error.detail), code, error.status_code, dict(error.headers or {}))
+
+    # The ingest path speaks to psycopg directly (store/captures.py, store/auth.py): its errors arrive
+    # unwrapped, and mean what SQLAlchemy's wrappers above mean.
+    @app.exception_handler(psycopg.OperationalError)
+    async def _pg_down(request: Request, error: psycopg.OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", error)
+        return refusal("the database is unavailable: retry shortly", "unavailable", 503, {"Retry-After": "5"})
+
+    @app.exception_handler(psycopg.DataError)
+    async def _pg_data(request: Request, error: psycopg.DataError) -> JSONResponse:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "invalid value"
+        log.warning("database refused a value: %s", reason)
+        return refusal(f"a value in the request cannot be stored: {reason}", "invalid_input", 422)
+
+    @app.exception_handler(psycopg.Error)
+    async def _pg(request: Request, error: psycopg.Error) -> JSONResponse:
+        log.exception("database error")
+        return refusal("the request could not be stored", "server_error", 500)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:

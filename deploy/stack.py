@@ -377,8 +377,20 @@ class EmbeddedStack:
         env["WORKPROOF_MAIL_POLL_SECONDS"] = str(self.settings.mail_poll_seconds)
         return env
 
+    def setting_env(self) -> dict[str, str]:
+        """Every setting this stack was given that differs from its default, as the children's
+        environment: an override (a user's, a test's) reaches the API and the worker too."""
+        env: dict[str, str] = {}
+        for name, info in Settings.model_fields.items():
+            value = getattr(self.settings, name, None)
+            if value is None or value == info.get_default(call_default_factory=True):
+                continue
+            env[f"WORKPROOF_{name.upper()}"] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return env
+
     def child_env(self) -> dict[str, str]:
         env = {
+            **self.setting_env(),
             "WORKPROOF_DATABASE_URL": self.database_url,
             "WORKPROOF_S3_ENDPOINT": self.s3_endpoint,
             "WORKPROOF_TEMPORAL_ADDRESS": self.temporal_address,

@@ -10,10 +10,15 @@ import hashlib
 import logging
 import secrets
 import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, LiteralString
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+import psycopg
+from psycopg.types.json import Json
+from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from domain.calendar import DeadlinePolicy, as_utc, edit_cutoff, slot_start, week_end, week_label, week_start
@@ -31,8 +36,8 @@ from domain.timesheet import (
 from domain.timesheet import WorkViewInterval as TermsInterval
 from domain.wire import CaptureMeta
 from store.contracts import terms_of, visible_contract
-from store.db import Db, driver_connection
-from store.images import check_image, thumbnail
+from store.db import Db, Raw, driver_connection
+from store.images import check_image, check_pixel_budget, thumbnail
 from store.models import Capture, Contract, ManualEntry, TimesheetSnapshot, User, utcnow
 from store.objects import ObjectStore, ObjectStoreUnavailable
 
@@ -45,6 +50,7 @@ class IngestLimits:
     max_image_bytes: int
     max_image_pixels: int
     max_monitors: int
+    max_capture_pixels: int
     max_memo_chars: int
     max_clock_skew: timedelta
     policy: DeadlinePolicy
@@ -64,16 +70,18 @@ def _utc(at: datetime, what: str) -> datetime:
 
 def _check_window(
     *,
-    contract: Contract,
+    status: str,
+    accepted_at: datetime | None,
+    ended_at: datetime | None,
     at: datetime,
     now: datetime,
     skew: timedelta,
     policy: DeadlinePolicy,
     what: str = "captured_at",
 ) -> None:
-    if contract.status not in ("active", "ended") or contract.accepted_at is None:
+    if status not in ("active", "ended") or accepted_at is None:
         raise Conflict(
-            f"the contract is {contract.status}: captures are accepted once the provider accepts it",
+            f"the contract is {status}: captures are accepted once the provider accepts it",
             "contract_not_active",
         )
     if at > now + skew:
@@ -82,9 +90,9 @@ def _check_window(
             f"{int(skew.total_seconds())} s)",
             "time_in_future",
         )
-    if at < slot_start(contract.accepted_at):
+    if at < slot_start(accepted_at):
         raise InvalidInput(f"{what} {at.isoformat()} is before the contract started", "outside_contract")
-    if contract.ended_at is not None and at >= contract.ended_at:
+    if ended_at is not None and at >= ended_at:
         raise InvalidInput(f"{what} {at.isoformat()} is after the contract ended", "outside_contract")
     cutoff = edit_cutoff(at, policy)
     if now >= cutoff:
@@ -94,9 +102,68 @@ def _check_window(
         )
 
 
+CAPTURE_COLUMNS = (
+    "capture_id", "contract_id", "kind", "captured_at", "slot_start", "week_start", "memo", "monitor_count",
+    "image_keys", "thumbnail_key", "sha256", "widths", "heights", "bytes_total", "keyboard_events",
+    "mouse_events", "created_at", "deleted_at", "images_purged_at",
+)  # fmt: skip
+_JSON_COLUMNS = ("image_keys", "sha256", "widths", "heights")
+# Everything the ingest needs to decide, in one round trip: the contract, whether Work View was on at the
+# capture's moment, and the capture if this id was stored before.
+_INGEST_READ: LiteralString = (
+    "SELECT c.status, c.accepted_at, c.ended_at, c.client_id, c.provider_id, "
+    "EXISTS (SELECT 1 FROM work_view_intervals w WHERE w.contract_id = c.id AND w.start <= %(at)s "
+    'AND (w."end" IS NULL OR %(at)s < w."end")), '
+    "e.capture_id, e.contract_id, e.kind, e.captured_at, e.slot_start, e.week_start, e.memo, e.monitor_count, "
+    "e.image_keys, e.thumbnail_key, e.sha256, e.widths, e.heights, e.bytes_total, e.keyboard_events, "
+    "e.mouse_events, e.created_at, e.deleted_at, e.images_purged_at "
+    "FROM contracts c LEFT JOIN captures e ON e.capture_id = %(capture)s WHERE c.id = %(contract)s"
+)
+# The row in one statement; a concurrent upload of the same capture id that committed first wins, and this
+# one then removes its own objects (their keys differ by a random part).
+_INGEST_INSERT: LiteralString = (
+    "INSERT INTO captures (capture_id, contract_id, kind, captured_at, slot_start, week_start, memo, "
+    "monitor_count, image_keys, thumbnail_key, sha256, widths, heights, bytes_total, keyboard_events, "
+    "mouse_events, created_at) VALUES (%(capture_id)s, %(contract_id)s, %(kind)s, %(captured_at)s, "
+    "%(slot_start)s, %(week_start)s, %(memo)s, %(monitor_count)s, %(image_keys)s, %(thumbnail_key)s, "
+    "%(sha256)s, %(widths)s, %(heights)s, %(bytes_total)s, %(keyboard_events)s, %(mouse_events)s, "
+    "%(created_at)s) ON CONFLICT (capture_id) DO NOTHING"
+)
+_CAPTURE_BY_ID: LiteralString = (
+    "SELECT capture_id, contract_id, kind, captured_at, slot_start, week_start, memo, monitor_count, "
+    "image_keys, thumbnail_key, sha256, widths, heights, bytes_total, keyboard_events, mouse_events, "
+    "created_at, deleted_at, images_purged_at FROM captures WHERE capture_id = %(capture)s"
+)
+
+
+def _capture_of(values: Sequence[Any]) -> Capture:
+    return Capture(**dict(zip(CAPTURE_COLUMNS, values, strict=True)))
+
+
+def _fresh_of(db: Db) -> Callable[[], AbstractContextManager[Raw]]:
+    """A way to a connection other than ``db``'s, to ask whether a write whose answer was lost landed."""
+    if isinstance(db, Session | Connection):
+        bind = db.get_bind() if isinstance(db, Session) else db.engine
+        engine = bind.engine if isinstance(bind, Connection) else bind
+
+        @contextmanager
+        def fresh() -> Iterator[Raw]:
+            pooled = engine.raw_connection()
+            try:
+                raw = pooled.driver_connection
+                assert isinstance(raw, psycopg.Connection)
+                yield raw
+                raw.rollback()
+            finally:
+                pooled.close()
+
+        return fresh
+    raise ValueError("pass fresh= with a plain psycopg connection")
+
+
 def ingest_capture(
     *,
-    session: Session,
+    session: Db,
     store: ObjectStore,
     user: User,
     contract_id: uuid.UUID,
@@ -104,13 +171,31 @@ def ingest_capture(
     images: list[bytes],
     limits: IngestLimits,
     now: datetime | None = None,
+    fresh: Callable[[], AbstractContextManager[Raw]] | None = None,
 ) -> tuple[Capture, bool]:
-    """Store a capture; returns (the record, whether it is new). Idempotent by capture id."""
+    """Store a capture; returns (the record, whether it is new). Idempotent by capture id.
+
+    ``session`` is a Session (its transaction is committed once the row is written) or a psycopg
+    connection in autocommit (the API: two statements, one read and the INSERT, each its own
+    transaction). ``fresh`` opens another connection, used only when the INSERT's answer was lost."""
     now = as_utc(now or utcnow())
-    contract = visible_contract(session=session, user=user, contract_id=contract_id)
-    if contract.provider_id != user.id:
+    connection = driver_connection(session)
+    try:
+        at: datetime | None = _utc(meta.captured_at, "captured_at")
+        bad_time: InvalidInput | None = None
+    except InvalidInput as error:  # reported after the contract's own checks, as always
+        at, bad_time = None, error
+    read = connection.execute(
+        _INGEST_READ, {"at": at, "capture": meta.capture_id, "contract": contract_id}
+    ).fetchone()
+    if read is None or (user.id not in (read[3], read[4]) and user.role not in ("support", "admin")):
+        raise NotFound(f"no contract {contract_id} that you are a party to", "contract_not_found")
+    status, accepted_at, ended_at, _, provider_id, work_view_on = read[:6]
+    if provider_id != user.id:
         raise Forbidden("only the contract's provider uploads captures", "not_a_party")
-    at = _utc(meta.captured_at, "captured_at")
+    if bad_time is not None:
+        raise bad_time
+    assert at is not None
     memo = clean_memo(meta.memo, limits.max_memo_chars)
     if meta.kind == "tracked" and images:
         raise InvalidInput(
@@ -123,6 +208,7 @@ def ingest_capture(
         raise InvalidInput(
             f"{len(images)} images; the limit is {limits.max_monitors} monitors", "too_many_images"
         )
+    check_pixel_budget(images, limits.max_capture_pixels)
     checked = [
         check_image(
             data,
@@ -135,12 +221,14 @@ def ingest_capture(
     ]
     digests = [hashlib.sha256(image.data).hexdigest() for image in checked]
 
-    existing = session.get(Capture, meta.capture_id)
-    if existing is not None:
-        return _same_capture(existing, contract, meta, digests), False
+    if read[6] is not None:
+        return _same_capture(_capture_of(read[6:]), contract_id, meta, digests), False
 
-    _check_window(contract=contract, at=at, now=now, skew=limits.max_clock_skew, policy=limits.policy)
-    if meta.kind == "screenshot" and not terms_of(session=session, contract=contract).work_view_on(at):
+    _check_window(
+        status=status, accepted_at=accepted_at, ended_at=ended_at, at=at, now=now,
+        skew=limits.max_clock_skew, policy=limits.policy,
+    )  # fmt: skip
+    if meta.kind == "screenshot" and not work_view_on:
         raise Conflict(
             f"Work View was off at {at.isoformat()}: no screenshots are taken then; send the slot as "
             "kind=tracked with no image",
@@ -150,69 +238,83 @@ def ingest_capture(
     week = week_start(at)
     # A random part in every key: keys are unguessable, and a losing concurrent upload of the same
     # capture id can remove its own objects without touching the winner's.
-    base = f"{contract.id}/{week_label(week)}/{meta.capture_id}/{secrets.token_hex(8)}"
-    keys: list[str] = []
+    base = f"{contract_id}/{week_label(week)}/{meta.capture_id}/{secrets.token_hex(8)}"
+    puts = [
+        (f"{base}-m{i}.{image.extension}", image.data, image.content_type) for i, image in enumerate(checked)
+    ]
+    image_keys = [key for key, _, _ in puts]
+    thumb_key = None
+    if checked:
+        thumb_key = f"{base}-thumb.webp"
+        puts.append((thumb_key, thumbnail(checked[0]), "image/webp"))
+    keys = [key for key, _, _ in puts]
+    row = Capture(
+        capture_id=meta.capture_id,
+        contract_id=contract_id,
+        kind=meta.kind,
+        captured_at=at,
+        slot_start=slot_start(at),
+        week_start=week,
+        memo=memo,
+        monitor_count=len(checked),
+        image_keys=image_keys,
+        thumbnail_key=thumb_key,
+        sha256=digests,
+        widths=[c.width for c in checked],
+        heights=[c.height for c in checked],
+        bytes_total=sum(len(c.data) for c in checked),
+        keyboard_events=meta.keyboard_events,
+        mouse_events=meta.mouse_events,
+        created_at=now,
+    )
+    values = {name: getattr(row, name) for name in CAPTURE_COLUMNS[:17]}
+    for name in _JSON_COLUMNS:
+        values[name] = Json(values[name])
     try:
-        for i, image in enumerate(checked):
-            key = f"{base}-m{i}.{image.extension}"
-            store.put(key, image.data, image.content_type)
-            keys.append(key)
-        thumb_key = None
-        if checked:
-            thumb_key = f"{base}-thumb.webp"
-            store.put(thumb_key, thumbnail(checked[0]), "image/webp")
-            keys.append(thumb_key)
-        row = Capture(
-            capture_id=meta.capture_id,
-            contract_id=contract.id,
-            kind=meta.kind,
-            captured_at=at,
-            slot_start=slot_start(at),
-            week_start=week,
-            memo=memo,
-            monitor_count=len(checked),
-            image_keys=[k for k in keys if k != thumb_key],
-            thumbnail_key=thumb_key,
-            sha256=digests,
-            widths=[c.width for c in checked],
-            heights=[c.height for c in checked],
-            bytes_total=sum(len(c.data) for c in checked),
-            keyboard_events=meta.keyboard_events,
-            mouse_events=meta.mouse_events,
-            created_at=now,
-        )
-        session.add(row)
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        _remove(store, keys)
-        winner = session.get(Capture, meta.capture_id)
-        if winner is None:
-            raise
-        return _same_capture(winner, contract, meta, digests), False
-    except DBAPIError:
-        # The connection may have broken during COMMIT after PostgreSQL made the row durable: removing
-        # the objects then would leave a row without its images. Ask a fresh connection first.
-        session.rollback()
+        store.put_many(puts)  # concurrently; on any failure every key is removed below
+        inserted = connection.execute(_INGEST_INSERT, values).rowcount
+        if isinstance(session, Session):
+            session.commit()
+    except psycopg.OperationalError:
+        # The connection may have broken after PostgreSQL made the row durable: removing the objects
+        # then would leave a row without its images. Ask another connection first.
+        _rollback(session)
         try:
-            with Session(session.get_bind(), expire_on_commit=False) as fresh:
-                landed = fresh.get(Capture, meta.capture_id)
-        except DBAPIError:  # cannot tell: keep the objects; the retention sweep removes any without a row
+            with (fresh or _fresh_of(session))() as other:
+                landed = other.execute(_CAPTURE_BY_ID, {"capture": meta.capture_id}).fetchone()
+        except psycopg.Error:  # cannot tell: keep the objects; the retention sweep removes any without a row
             log.warning("database unreachable after a failed write; objects of %s kept", meta.capture_id)
             raise
-        if landed is not None and set(keys) & {*landed.image_keys, landed.thumbnail_key}:
-            return landed, True
+        if landed is not None and set(keys) & {*landed[8], landed[9]}:
+            return _capture_of(landed), True
         _remove(store, keys)
         raise
     except BaseException:
-        session.rollback()
+        _rollback(session)
         _remove(store, keys)
         raise
-    return row, True
+    if inserted == 1:
+        return row, True
+    # another upload of this capture id committed first: ours goes, the winner answers
+    _remove(store, keys)
+    winner = connection.execute(_CAPTURE_BY_ID, {"capture": meta.capture_id}).fetchone()
+    if winner is None:  # the winner's row went again (it cannot: rows are never deleted)
+        raise Conflict(f"capture {meta.capture_id} is being uploaded concurrently: retry", "conflict")
+    return _same_capture(_capture_of(winner), contract_id, meta, digests), False
 
 
-def _same_capture(existing: Capture, contract: Contract, meta: CaptureMeta, digests: list[str]) -> Capture:
-    if existing.contract_id != contract.id or existing.kind != meta.kind or existing.sha256 != digests:
+def _rollback(db: Db) -> None:
+    with suppress(Exception):
+        if isinstance(db, Session):
+            db.rollback()
+        elif isinstance(db, psycopg.Connection) and not db.autocommit and not db.closed:
+            db.rollback()
+
+
+def _same_capture(
+    existing: Capture, contract_id: uuid.UUID, meta: CaptureMeta, digests: list[str]
+) -> Capture:
+    if existing.contract_id != contract_id or existing.kind != meta.kind or existing.sha256 != digests:
         raise Conflict(
             f"capture {meta.capture_id} was already uploaded with other content: use a new capture id",
             "capture_conflict",
@@ -308,7 +410,10 @@ def add_manual(
         if c.kind == "screenshot" and terms.work_view_on(c.captured_at)
     ]
     start_utc, end_utc = check_manual_entry(terms, start_utc, end_utc, documented)
-    _check_window(contract=contract, at=start_utc, now=now, skew=MANUAL_SKEW, policy=policy, what="start")
+    _check_window(
+        status=contract.status, accepted_at=contract.accepted_at, ended_at=contract.ended_at, at=start_utc,
+        now=now, skew=MANUAL_SKEW, policy=policy, what="start",
+    )  # fmt: skip
     if end_utc > now + MANUAL_SKEW:
         raise InvalidInput("manual time cannot end in the future", "time_in_future")
     if week_locked(session=session, contract_id=contract.id, at=start_utc, policy=policy, now=now):

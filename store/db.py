@@ -125,3 +125,17 @@ def raw_statement(url: str, query: LiteralString, params: Mapping[str, Any], *, 
         finally:
             if not (raw.broken or raw.closed):  # a lost connection is dropped from the pool, not reset
                 raw.autocommit = False
+
+
+@contextmanager
+def autocommit_connection(url: str, *, pre_ping: bool = False) -> Iterator[Raw]:
+    """A pooled psycopg connection in autocommit for the length of the block: each statement is its own
+    transaction, with no BEGIN, COMMIT or reset round trips around it (the ingest path, the token check).
+    Without ``pre_ping`` a connection that died idle fails its first statement, and the pool is dropped."""
+    with _pooled(url, pre_ping) as raw:
+        raw.autocommit = True
+        try:
+            yield raw
+        finally:
+            if not (raw.broken or raw.closed):  # a lost connection is dropped from the pool, not reset
+                raw.autocommit = False

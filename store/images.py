@@ -25,6 +25,30 @@ class CheckedImage:
     thumbnail: bytes | None = None
 
 
+def declared_pixels(data: bytes) -> int:
+    """Width times height as the image's header declares them, without decoding it (0 when the header cannot
+    be read: ``check_image`` then says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Exception:
+        return 0
+    return max(width, 0) * max(height, 0)
+
+
+def check_pixel_budget(images: list[bytes], max_capture_pixels: int) -> None:
+    """All of a capture's monitors together, from their headers, before any is decoded: eight 40-megapixel
+    images would otherwise cost seconds of CPU each and pass the per-image limit."""
+    total = sum(declared_pixels(data) for data in images)
+    if total > max_capture_pixels:
+        raise TooLarge(
+            f"the capture's images hold {total} pixels together; the limit is {max_capture_pixels} per capture",
+            "image_too_large",
+        )
+
+
 def check_image(
     data: bytes, *, index: int, max_bytes: int, max_pixels: int, make_thumbnail: bool = False
 ) -> CheckedImage:

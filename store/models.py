@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -336,6 +337,17 @@ class CreditLine(SQLModel, table=True):
     reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     granted_by: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False))
     updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class AuthGeneration(SQLModel, table=True):
+    """One row, bumped by PostgreSQL triggers on any revocation (migration 0004): what a cached bearer
+    check is compared with (store/auth.py). Written only by those triggers."""
+
+    __tablename__ = "auth_generation"
+    __table_args__ = (CheckConstraint("id = 1", name="auth_generation_id_check"),)
+
+    id: int = Field(default=1, sa_column=Column(SmallInteger, primary_key=True))
+    value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
 
 class AuditLog(SQLModel, table=True):

@@ -7,7 +7,10 @@ failure to reach the store surfaces as one exception type the API turns into a 5
 from __future__ import annotations
 
 import io
+import threading
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,6 +19,18 @@ from minio import Minio
 from minio.error import S3Error
 
 from store.settings import Settings
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _put_pool() -> ThreadPoolExecutor:
+    """The process's threads for concurrent PUTs, made on first use (after any fork)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="workproof-put")
+        return _pool
 
 
 class ObjectStoreUnavailable(Exception):
@@ -98,6 +113,28 @@ class ObjectStore:
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self._call("put", self.client.put_object, self.bucket, key, io.BytesIO(data), len(data), content_type)
+
+    def put_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
+        """PUT each (key, bytes, content type) at the same time: the first here, the others on a shared
+        pool of threads. Raises the first failure, only after every PUT has ended, so a caller that then
+        removes the keys never races a PUT still under way."""
+        if len(items) <= 1:
+            for key, data, content_type in items:
+                self.put(key, data, content_type)
+            return
+        others = [_put_pool().submit(self.put, *item) for item in items[1:]]
+        failure: BaseException | None = None
+        try:
+            self.put(*items[0])
+        except BaseException as error:
+            failure = error
+        for future in others:
+            try:
+                future.result()
+            except BaseException as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
     def get(self, key: str) -> bytes:
         response = self._call("get", self.client.get_object, self.bucket, key)

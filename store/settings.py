@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Per monitor image.")
     max_image_pixels: int = Field(default=40_000_000, ge=1, description="Per monitor image (w x h).")
     max_monitors: int = Field(default=8, ge=1)
+    max_capture_pixels: int = Field(
+        default=67_108_864, ge=1, description="All monitors of one capture together (w x h summed)."
+    )
+    max_captures_per_minute: int = Field(
+        default=60, ge=1, description="Uploads a provider may make per minute (a backlog drains at this pace)."
+    )
     max_memo_chars: int = Field(default=2000, ge=1)
     max_clock_skew_seconds: int = Field(
         default=300, ge=0, description="How far in the future captured_at may be."

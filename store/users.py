@@ -6,7 +6,7 @@ import hashlib
 import re
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -94,37 +94,57 @@ def issue_token(
     return secret, row
 
 
-BEARER_KINDS = ("api", "device")
+BEARER_KINDS = ("api", "device")  # what `Authorization: Bearer` may carry
 
 
-def authenticate(*, session: Session, secret: str, kind: str | None = None) -> tuple[User, ApiToken]:
-    """The user a token belongs to; raises Unauthorized for a missing, unknown, revoked or expired one.
-    ``kind="api"`` accepts every bearer kind (an API token, a device token). A session started from a
-    token ends when that token does."""
+def check_secret(secret: str) -> None:
+    """The token's form, before any lookup."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         raise Unauthorized(
             "a valid bearer token is required: send `Authorization: Bearer wp_...`", "token_missing"
         )
+
+
+def check_standing(
+    *, found: bool, kind: str | None, token_kind: str | None, revoked_at: datetime | None,
+    expires_at: datetime | None, user_found: bool, disabled_at: datetime | None, now: datetime,
+) -> None:  # fmt: skip
+    """Unauthorized unless the token is known (of ``kind``), not revoked, not expired, and its user is
+    enabled: one set of rules and messages for the ORM check below and the cached one (``store/auth.py``)."""
+    kinds = BEARER_KINDS if kind == "api" else (kind,)  # "api": any bearer token (an API or a device token)
+    if not found or (kind is not None and token_kind not in kinds):
+        raise Unauthorized("this token is not known: ask an admin for a new one", "token_unknown")
+    if revoked_at is not None:
+        raise Unauthorized("this token was revoked: ask an admin for a new one", "token_revoked")
+    if expires_at is None or expires_at <= now:
+        raise Unauthorized("this token has expired: ask an admin for a new one", "token_expired")
+    if not user_found or disabled_at is not None:
+        raise Unauthorized("this account is disabled", "account_disabled")
+
+
+LAST_USED_EVERY = timedelta(minutes=1)  # ``last_used_at`` is written at most this often per token
+
+
+def authenticate(*, session: Session, secret: str, kind: str | None = None) -> tuple[User, ApiToken]:
+    """The user a token belongs to; raises Unauthorized for a missing, unknown, revoked or expired one."""
+    check_secret(secret)
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(secret))).first()
     now = utcnow()
-    kinds = BEARER_KINDS if kind == "api" else (kind,)
-    if row is None or (kind is not None and row.kind not in kinds):
-        raise Unauthorized("this token is not known: ask an admin for a new one", "token_unknown")
-    if row.revoked_at is not None:
-        raise Unauthorized("this token was revoked: ask an admin for a new one", "token_revoked")
-    if row.expires_at <= now:
-        raise Unauthorized("this token has expired: ask an admin for a new one", "token_expired")
-    if row.origin_id is not None:
+    user = session.get(User, row.user_id) if row is not None else None
+    check_standing(
+        found=row is not None, kind=kind, token_kind=row.kind if row else None,
+        revoked_at=row.revoked_at if row else None, expires_at=row.expires_at if row else None,
+        user_found=user is not None, disabled_at=user.disabled_at if user else None, now=now,
+    )  # fmt: skip
+    assert row is not None and user is not None
+    if row.origin_id is not None:  # a session started from a token ends when that token does
         origin = session.get(ApiToken, row.origin_id)
         if origin is None or origin.revoked_at is not None or origin.expires_at <= now:
             raise Unauthorized(
                 "the token this session was started with was revoked or expired: sign in again",
                 "token_revoked",
             )
-    user = session.get(User, row.user_id)
-    if user is None or user.disabled_at is not None:
-        raise Unauthorized("this account is disabled", "account_disabled")
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_EVERY:
         row.last_used_at = now  # throttled: not a write on every request
         session.add(row)
     return user, row

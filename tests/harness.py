@@ -67,6 +67,8 @@ def stack_settings(data_dir: Path, database_url: str | None = None, **overrides:
         # the browser tests give each test its own client address in X-Forwarded-For, as a proxy would
         "trusted_proxies": "127.0.0.1",
         "mail_poll_seconds": 0.3,
+        # tests upload many captures for one provider in seconds (the bad-input corpus, the races)
+        "max_captures_per_minute": 10_000,
     }
     values.update(overrides)
     return Settings.model_construct(**{**Settings().model_dump(), **values})

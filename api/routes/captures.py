@@ -10,20 +10,24 @@ import json
 import uuid
 from datetime import timedelta
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response as RawResponse
 from pydantic import ValidationError
 
-from api.deps import CurrentUser, ProviderUser, SessionDep, SettingsDep, StoreDep
+from api.deps import CurrentUser, ProviderUser, ServicesDep, SessionDep, SettingsDep, StoreDep
 from api.links import check_link
+from api.multipart import FieldTooLarge, MultipartError, Part, read_form
 from api.schemas import CapturePublic, ManualCreate, ManualPublic, Page
 from api.services import captures as service
 from domain.calendar import parse_week
-from domain.errors import InvalidInput, NotFound, TooLarge
+from domain.errors import DomainError, InvalidInput, NotFound, RateLimited, TooLarge
 from domain.wire import CaptureMeta
 from store import captures as repo
+from store.accounts import hit
 from store.audit import audit_support_read
 from store.contracts import visible_contract
+from store.db import autocommit_connection
 from store.models import Capture
 from store.objects import ObjectMissing
 from store.settings import Settings
@@ -36,10 +40,38 @@ def limits(settings: Settings) -> repo.IngestLimits:
         max_image_bytes=settings.max_image_bytes,
         max_image_pixels=settings.max_image_pixels,
         max_monitors=settings.max_monitors,
+        max_capture_pixels=settings.max_capture_pixels,
         max_memo_chars=settings.max_memo_chars,
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
         policy=settings.policy,
     )
+
+
+MAX_META_CHARS = 64_000
+# The request body as the schema documents it; the route reads it itself (api/multipart.py).
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["meta"],
+                "properties": {
+                    "meta": {
+                        "type": "string",
+                        "maxLength": MAX_META_CHARS,
+                        "description": "JSON: capture_id, captured_at, memo, kind, counts",
+                    },
+                    "images": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "One WebP/PNG/JPEG per monitor, in monitor order",
+                    },
+                },
+            }
+        }
+    },
+}
 
 
 @router.post(
@@ -48,41 +80,73 @@ def limits(settings: Settings) -> repo.IngestLimits:
     status_code=status.HTTP_201_CREATED,
     tags=["provider"],
     responses={200: {"description": "Already stored with the same bytes", "model": CapturePublic}},
+    openapi_extra={"requestBody": UPLOAD_BODY},
 )
-def upload(
-    contract_id: uuid.UUID,
-    response: Response,
-    session: SessionDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    provider: ProviderUser,
-    meta: str = Form(..., max_length=64_000, description="JSON: capture_id, captured_at, memo, kind, counts"),
-    images: list[UploadFile] = File(
-        default=[], description="One WebP/PNG/JPEG per monitor, in monitor order"
-    ),
-) -> Capture:
-    """Idempotent by capture id: the same id and bytes again → 200 with the first record; other bytes → 409."""
+async def upload(
+    contract_id: uuid.UUID, request: Request, services: ServicesDep, provider: ProviderUser
+) -> RawResponse:
+    """Idempotent by capture id: the same id and bytes again → 200 with the first record; other bytes → 409.
+
+    The token is checked before a byte of the body is read; the body is parsed as it arrives, each image
+    copied once and one over the size limit dropped at once (``api/multipart.py``); the checks, the
+    decode, the PUTs and the row then run on a worker thread (``store.captures.ingest_capture``)."""
+    settings = services.settings
+    # A provider's pace, shared by every API replica (PostgreSQL), checked before the body is read: an
+    # agent sends one capture a slot and drains a backlog at this pace; a flood waits.
+    limit = settings.max_captures_per_minute
+    wait = await services.db(
+        lambda session: hit(session=session, key=f"ingest:{provider.id}", limit=limit, window_seconds=60)
+    )
+    if wait:
+        raise RateLimited(
+            f"more than {limit} captures a minute from this account: send again in {wait} s", wait
+        )
     try:
-        parsed = CaptureMeta.model_validate(json.loads(meta))
+        parts = await read_form(
+            request.stream(), request.headers.get("content-type", ""), file_limit=settings.max_image_bytes
+        )
+    except MultipartError as error:
+        raise DomainError(f"the body is not valid multipart/form-data: {error}", "bad_request") from None
+    except FieldTooLarge as error:
+        raise TooLarge(str(error), "too_large") from None
+    parsed = _meta([part for part in parts if part.name == "meta"])
+    images = [part for part in parts if part.name == "images"]
+    if any(part.over_limit for part in images):
+        raise TooLarge(f"an image is over the limit of {settings.max_image_bytes} bytes", "image_too_large")
+
+    def ingest() -> tuple[Capture, bool]:
+        with autocommit_connection(services.database_url) as connection:
+            return repo.ingest_capture(
+                session=connection, store=services.objects, user=provider, contract_id=contract_id,
+                meta=parsed, images=[part.data for part in images], limits=limits(settings),
+                fresh=lambda: autocommit_connection(services.database_url),
+            )  # fmt: skip
+
+    capture, created = await run_in_threadpool(ingest)
+    body = CapturePublic.model_validate(capture, from_attributes=True).model_dump_json()
+    return RawResponse(
+        body,
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        media_type="application/json",
+    )
+
+
+def _meta(parts: list[Part]) -> CaptureMeta:
+    """The ``meta`` part, validated, with the messages FastAPI's form handling gave."""
+    if not parts:
+        raise InvalidInput("meta: Field required", "invalid_input")
+    try:
+        text = parts[-1].data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("meta is not valid capture JSON: it is not UTF-8 text", "invalid_input") from None
+    if len(text) > MAX_META_CHARS:
+        raise InvalidInput(f"meta: String should have at most {MAX_META_CHARS} characters", "invalid_input")
+    try:
+        return CaptureMeta.model_validate(json.loads(text))
     except (ValueError, ValidationError, RecursionError) as error:  # RecursionError: JSON nested too deep
         raise InvalidInput(
             f"meta is not valid capture JSON: {_first_error(error)}", "invalid_input"
         ) from None
-    data: list[bytes] = []
-    for upload_file in images:
-        chunk = upload_file.file.read(settings.max_image_bytes + 1)
-        if len(chunk) > settings.max_image_bytes:
-            raise TooLarge(
-                f"an image is over the limit of {settings.max_image_bytes} bytes", "image_too_large"
-            )
-        data.append(chunk)
-    capture, created = repo.ingest_capture(
-        session=session, store=store, user=provider, contract_id=contract_id, meta=parsed, images=data,
-        limits=limits(settings),
-    )  # fmt: skip
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return capture
 
 
 def _first_error(error: Exception) -> str:

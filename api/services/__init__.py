@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from api.temporal import TemporalGateway
+from store.auth import TokenCache
 from store.db import session_scope
 from store.objects import ObjectStore
 from store.settings import Settings
@@ -29,6 +30,7 @@ class Services:
     settings: Settings
     temporal: TemporalGateway
     objects: ObjectStore
+    tokens: TokenCache  # bearer tokens, checked once and then for seconds against auth_generation
 
     @property
     def database_url(self) -> str:

@@ -78,3 +78,80 @@ def test_the_capture_route_keeps_its_image_sized_limit(stack: RunningStack) -> N
             path, files=[("meta", (None, b"{}", None)), ("images", ("m.webp", b"x" * 2**20, "image/webp"))]
         )
     assert judged.status_code != 413, judged.text  # judged by the route itself (no such contract)
+
+
+def big_png(side: int) -> bytes:
+    """A real PNG of ``side`` by ``side`` pixels that compresses to little: cheap to send, costly to decode."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (side, side), 200).save(out, format="PNG", optimize=False)
+    return out.getvalue()
+
+
+def test_a_capture_over_the_pixel_budget_is_refused_from_its_headers(stack: RunningStack) -> None:
+    """Each image under the per-image limit, together over the per-capture budget: refused before any is
+    decoded, nothing stored."""
+    import uuid
+    from datetime import UTC, datetime
+
+    side = 6000  # 36 megapixels each: under the 40 M per image, 72 M together over the 64 M budget
+    assert side * side < stack.settings.max_image_pixels < 2 * side * side
+    assert 2 * side * side > stack.settings.max_capture_pixels
+    _client_id, client_token = stack.create_user("client")
+    provider_id, provider_token = stack.create_user("provider")
+    contract_id = stack.create_contract(client_token, provider_id)
+    image = big_png(side)
+    meta = {"capture_id": str(uuid.uuid4()), "captured_at": datetime.now(UTC).isoformat(), "memo": "m"}
+    began = time.monotonic()
+    with stack.client(provider_token) as http:
+        answer = http.post(
+            f"/v1/contracts/{contract_id}/captures",
+            files=[("meta", (None, json.dumps(meta).encode(), None)), ("images", ("1.png", image, "image/png")),
+                   ("images", ("2.png", image, "image/png"))],
+        )  # fmt: skip
+    assert answer.status_code == 413 and answer.json()["code"] == "image_too_large", answer.text
+    assert "per capture" in answer.json()["detail"]
+    assert time.monotonic() - began < 10
+    assert stack.list_objects(f"{contract_id}/") == []
+
+
+def test_a_provider_over_the_capture_pace_waits_and_nothing_is_stored(stack: RunningStack) -> None:
+    """The pace is counted in PostgreSQL (shared by every API replica): a provider whose bucket for this
+    minute is full gets 429 with Retry-After before the body is read, and nothing is stored."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from store.db import session_scope
+    from store.models import Capture
+
+    _, client_token = stack.create_user("client")
+    provider_id, provider_token = stack.create_user("provider")
+    contract_id = stack.create_contract(client_token, provider_id)
+    capture_id = uuid.uuid4()
+    meta = {"capture_id": str(capture_id), "captured_at": datetime.now(UTC).isoformat(), "memo": "m",
+            "kind": "tracked"}  # fmt: skip
+    for _ in range(3):  # fill this minute's bucket and send within the same minute
+        now = int(time.time())
+        with session_scope(stack.database_url) as session:
+            session.execute(
+                text("INSERT INTO rate_buckets (key, window_start, hits) VALUES (:key, :start, :hits) "
+                     "ON CONFLICT (key, window_start) DO UPDATE SET hits = EXCLUDED.hits"),
+                {"key": f"ingest:{provider_id}", "start": datetime.fromtimestamp(now - now % 60, tz=UTC),
+                 "hits": stack.settings.max_captures_per_minute},
+            )  # fmt: skip
+        with stack.client(provider_token) as http:
+            answer = http.post(
+                f"/v1/contracts/{contract_id}/captures",
+                files=[("meta", (None, json.dumps(meta).encode(), None))],
+            )
+        if int(time.time()) // 60 == now // 60:
+            break
+    assert answer.status_code == 429 and answer.json()["code"] == "rate_limited", answer.text
+    assert 1 <= int(answer.headers["retry-after"]) <= 60
+    with session_scope(stack.database_url) as session:
+        assert session.get(Capture, capture_id) is None
