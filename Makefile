@@ -47,6 +47,7 @@ bench: install system-deps
 	$(BIN)/python bench/settlement.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/workview.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts
