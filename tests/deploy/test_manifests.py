@@ -823,7 +823,13 @@ def test_compose_keeps_state_in_named_volumes() -> None:
         for volume in svc.get("volumes", []):
             source = volume.split(":")[0] if isinstance(volume, str) else volume.get("source")
             assert source in declared, f"{name}: {volume} is not a named volume"
-    assert {"pgdata", "seaweedfs-master", "seaweedfs-volume-1", "seaweedfs-volume-2"} <= declared
+    assert {
+        "pgdata",
+        "seaweedfs-master",
+        "seaweedfs-volume-1",
+        "seaweedfs-volume-2",
+        "seaweedfs-volume-3",
+    } <= declared
 
 
 def test_the_s3_endpoint_is_host_and_port_without_scheme() -> None:
@@ -986,7 +992,9 @@ def test_seaweedfs_keeps_two_copies_over_several_volume_servers_and_three_master
     compose_master = " ".join(command_of(service("seaweedfs-master")))
     assert f"-defaultReplication={replication}" in compose_master
     volumes = [name for name in compose()["services"] if name.startswith("seaweedfs-volume-")]
-    assert len(volumes) >= copies
+    assert len(volumes) > copies, "compose too: one volume server down must leave writes possible"
+    for name in volumes:
+        assert name in compose()["volumes"], f"{name} keeps its data in a named volume of its own"
 
 
 def test_seaweedfs_filers_share_their_metadata_in_postgresql() -> None:
