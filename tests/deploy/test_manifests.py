@@ -2,7 +2,10 @@
 deploy/helm/.
 
 Nothing here needs a Docker engine or a cluster: the files are read as text and YAML and checked against
-the code they deploy (``store.settings.Settings``, pyproject's console scripts, ``deploy.cli``'s parser).
+the code they deploy (``store.settings.Settings``, pyproject's console scripts, ``deploy.cli``'s parser),
+against the published schemas (the Compose Specification's, vendored in ``schemas/``; Kubernetes' of each
+supported release, from ``kubernetes-validate``, offline), and against a list of image repositories that
+are gone.
 """
 
 from __future__ import annotations
