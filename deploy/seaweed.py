@@ -172,3 +172,22 @@ def s3_argv(weed: str, folder: Path, filer: str, port: int, grpc: int) -> list[s
         weed, "s3", f"-filer={filer}", "-ip.bind=127.0.0.1", f"-port={port}", f"-port.grpc={grpc}",
         f"-config={folder / IDENTITIES}", "-port.iceberg=0", "-port.lance=0",
     ]  # fmt: skip
+
+
+# --- objects an older ``workproof up`` kept -------------------------------------------------------------------
+
+LEGACY_MARKER = ".imported-to-seaweedfs"
+
+
+def legacy_objects(root: Path, bucket: str) -> list[tuple[str, Path]]:
+    """(key, file) for every object localbucket (the embedded store before SeaweedFS) kept under
+    ``root/<bucket>/<key>``, unless they were imported already. Its half-written files (``.localbucket-*``)
+    are left out."""
+    folder = root / bucket
+    if not folder.is_dir() or (root / LEGACY_MARKER).exists():
+        return []
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.name.startswith(".localbucket-"):
+            found.append((path.relative_to(folder).as_posix(), path))
+    return found

@@ -24,11 +24,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from store.settings import Settings
 from workflows.attributes import CLI_TYPES
+
+if TYPE_CHECKING:
+    from store.objects import ObjectStore
 
 
 class StackError(Exception):
@@ -309,6 +313,25 @@ class EmbeddedStack:
         )
         # Ready = a signed request is answered (the gateway, the filer and a volume server all up).
         wait_for("the object store", lambda: store.ping() >= 0, 90, self.s3)
+        self.import_legacy_objects(store)
+
+    def import_legacy_objects(self, store: ObjectStore) -> None:
+        """Once: the images an older ``workproof up`` kept in ``<data_dir>/objects`` (localbucket's files)
+        are copied into SeaweedFS under the same keys; the old files stay until the user removes them."""
+        from deploy import seaweed
+
+        root = self.data_dir / "objects"
+        legacy = seaweed.legacy_objects(root, self.settings.s3_bucket)
+        if not legacy:
+            return
+        self.say(f"copying {len(legacy)} objects of the former embedded store ({root}) into SeaweedFS ...")
+        store.ensure_bucket()
+        for key, path in legacy:
+            if not store.exists(key):
+                kind = "image/webp" if key.endswith(".webp") else "application/octet-stream"
+                store.put(key, path.read_bytes(), kind)
+        (root / seaweed.LEGACY_MARKER).write_text(f"{len(legacy)} objects copied into SeaweedFS\n")
+        self.say(f"done; {root} is no longer read and may be removed")
 
     def start_temporal(self) -> None:
         s = self.settings
