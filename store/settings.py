@@ -62,7 +62,10 @@ class Settings(BaseSettings):
     s3_region: str = Field(default="us-east-1", description="Pinned so the client never asks the server.")
     s3_bucket: str = Field(default="workproof-captures")
     embedded_s3_port: int = Field(
-        default=9100, description="S3 port of the embedded SeaweedFS; it also takes the seven ports after it."
+        default=9100,
+        ge=1,
+        le=65535 - 7,
+        description="S3 port of the embedded SeaweedFS; it also takes the seven ports after it.",
     )
 
     # --- Temporal --------------------------------------------------------------------------------------
