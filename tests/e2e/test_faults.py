@@ -1,4 +1,4 @@
-"""Faults injected for real: the stack's own processes (the local S3 server, the embedded PostgreSQL, the
+"""Faults injected for real: the stack's own processes (the embedded SeaweedFS, the embedded PostgreSQL, the
 Temporal dev server, the API, the worker) are stopped, restarted or SIGKILLed while work is in flight.
 
 The rules:
@@ -110,7 +110,7 @@ def bring_back(running: RunningStack, child: Child) -> float:
 
     ready = {
         "postgres": database_answers,
-        "objects": lambda: tcp_open("127.0.0.1", settings.embedded_s3_port),
+        "objects": lambda: running.store.ping() >= 0,  # a signed request answered, not just a port open
         "smtp": lambda: tcp_open("127.0.0.1", settings.embedded_smtp_port),
         "temporal": lambda: tcp_open("127.0.0.1", settings.embedded_temporal_port),
         "api": lambda: api_healthy(running),

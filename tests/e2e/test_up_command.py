@@ -29,7 +29,7 @@ def test_up_with_demo_is_healthy_prints_working_credentials_and_ctrl_c_stops_eve
         "WORKPROOF_DATA_DIR": str(tmp_path / "data"),
         "WORKPROOF_API_PORT": str(api_port),
         "WORKPROOF_EMBEDDED_POSTGRES_PORT": str(free_port()),
-        "WORKPROOF_EMBEDDED_S3_PORT": str(free_port()),
+        "WORKPROOF_EMBEDDED_S3_PORT": str(free_port(block=8)),
         "WORKPROOF_EMBEDDED_TEMPORAL_PORT": str(free_port()),
         "WORKPROOF_TEMPORAL_UI_PORT": str(free_port()),
         "WORKPROOF_WORKER_HEALTH_PORT": str(free_port()),

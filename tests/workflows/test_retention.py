@@ -46,7 +46,7 @@ IMAGE = b"RIFF\x00\x00\x00\x00WEBPVP8 fake image bytes"
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    """The local S3 server the embedded stack runs, on a free port, alone."""
+    """The object store the embedded stack runs (SeaweedFS), on free ports, alone."""
     stack = EmbeddedStack(stack_settings(tmp_path_factory.mktemp("retention")), api=False, worker=False)
     stack.start_s3()
     yield stack
@@ -402,11 +402,16 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
 
 
 async def test_migrate_creates_the_daily_schedule_once_and_keeps_it_current(
-    dev_server: WorkflowEnvironment, database_url: str, store: ObjectStore, tmp_path: Path
+    dev_server: WorkflowEnvironment, database_url: str, store: ObjectStore, s3: EmbeddedStack, tmp_path: Path
 ) -> None:
     address = dev_server.client.service_client.config.target_host
     settings = stack_settings(
-        tmp_path, database_url, s3_endpoint=store.endpoint, s3_bucket=store.bucket, temporal_address=address
+        tmp_path,
+        database_url,
+        s3_endpoint=store.endpoint,
+        s3_bucket=store.bucket,
+        temporal_address=address,
+        s3_secret_key=s3.s3_secret_key,
     )
     client: Client = dev_server.client
 
@@ -440,11 +445,16 @@ async def test_migrate_creates_the_daily_schedule_once_and_keeps_it_current(
 
 
 async def test_the_scheduled_action_runs_a_sweep(
-    dev_server: WorkflowEnvironment, database_url: str, store: ObjectStore, tmp_path: Path
+    dev_server: WorkflowEnvironment, database_url: str, store: ObjectStore, s3: EmbeddedStack, tmp_path: Path
 ) -> None:
     address = dev_server.client.service_client.config.target_host
     settings = stack_settings(
-        tmp_path, database_url, s3_endpoint=store.endpoint, s3_bucket=store.bucket, temporal_address=address
+        tmp_path,
+        database_url,
+        s3_endpoint=store.endpoint,
+        s3_bucket=store.bucket,
+        temporal_address=address,
+        s3_secret_key=s3.s3_secret_key,
     )
     await asyncio.to_thread(prepare, settings)
     handle = dev_server.client.get_schedule_handle(SCHEDULE_ID)
