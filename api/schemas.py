@@ -229,6 +229,9 @@ class TimesheetFound(BaseModel):
     execution: str
     started_at: datetime
     closed_at: datetime | None
+    title: str | None = None
+    client: str | None = None  # name <email>
+    provider: str | None = None
 
 
 class TimesheetSearch(BaseModel):

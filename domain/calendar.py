@@ -111,8 +111,9 @@ def week_label(start: datetime) -> str:
     return week_start(start).strftime("%Y-%m-%d")
 
 
-def parse_week(value: str | date | datetime) -> datetime:
-    """A week from ``YYYY-MM-DD`` (a Monday), an ISO week ``2026-W48``, a date or a datetime."""
+def parse_week(value: str | date | datetime, *, any_day: bool = False) -> datetime:
+    """A week from ``YYYY-MM-DD`` (a Monday; with ``any_day``, any day of it), an ISO week ``2026-W48``, a
+    date or a datetime."""
     if isinstance(value, datetime):
         return week_start(value)
     if isinstance(value, date):
@@ -134,6 +135,8 @@ def parse_week(value: str | date | datetime) -> datetime:
         raise InvalidInput(
             f"week {day.isoformat()} is out of range: weeks from {FIRST_WEEK} to {LAST_WEEK}", "week_invalid"
         )
+    if any_day:
+        day -= timedelta(days=day.weekday())
     if day.weekday() != 0:
         monday = day - timedelta(days=day.weekday())
         raise InvalidInput(

@@ -9,11 +9,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, func, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, func, or_, select
 
 from domain.calendar import week_start
 from store import ledger
-from store.models import Contract, Dispute, LedgerTransfer, TimesheetSnapshot, User
+from store.models import Capture, Contract, Dispute, LedgerTransfer, ManualEntry, TimesheetSnapshot, User
 
 OPEN_DISPUTE = ("disputed", "in_support")
 IN_REVIEW_OR_DISPUTE = ("submitted", "disputed", "in_support", "payout_review")
@@ -110,11 +111,76 @@ def open_disputes(*, session: Session, limit: int, offset: int) -> tuple[list[Op
     return [OpenDispute(snap, contract, dispute) for snap, contract, dispute in rows], int(total)
 
 
-def contract_facts(
-    *, session: Session, contract_id: uuid.UUID
-) -> tuple[list[TimesheetSnapshot], list[LedgerTransfer]]:
-    """Every frozen week of a contract and every transfer that names it (the support timeline)."""
+@dataclass
+class ContractFacts:
+    """What the support timeline reads from the database beside the workflow histories: the frozen weeks,
+    the money, and the provider's edits (deleted captures, manual time), which a dispute turns on."""
+
+    snapshots: list[TimesheetSnapshot]
+    transfers: list[LedgerTransfer]
+    deleted_captures: list[Capture]
+    manual_entries: list[ManualEntry]
+
+
+def contract_facts(*, session: Session, contract_id: uuid.UUID, limit: int = 5000) -> ContractFacts:
     snaps = list(
         session.exec(select(TimesheetSnapshot).where(TimesheetSnapshot.contract_id == contract_id)).all()
     )
-    return snaps, ledger.transfers_for(session=session, contract_id=contract_id)
+    deleted = session.exec(
+        select(Capture)
+        .where(Capture.contract_id == contract_id, col(Capture.deleted_at).is_not(None))
+        .order_by(col(Capture.deleted_at))
+        .limit(limit)
+    ).all()
+    manual = session.exec(
+        select(ManualEntry)
+        .where(ManualEntry.contract_id == contract_id)
+        .order_by(col(ManualEntry.created_at))
+        .limit(limit)
+    ).all()
+    return ContractFacts(
+        snaps, ledger.transfers_for(session=session, contract_id=contract_id), list(deleted), list(manual)
+    )
+
+
+@dataclass
+class ContractParties:
+    contract: Contract
+    client: User | None
+    provider: User | None
+
+
+def contracts_matching(*, session: Session, text: str, limit: int = 50) -> list[uuid.UUID]:
+    """Contracts whose title, or whose client's or provider's name or email, contains ``text`` (any case):
+    what support types in the search box."""
+    pattern = "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    client = aliased(User)
+    provider = aliased(User)
+    query = (
+        select(Contract.id)
+        .join(client, col(client.id) == col(Contract.client_id))
+        .join(provider, col(provider.id) == col(Contract.provider_id))
+        .where(
+            or_(
+                func.lower(Contract.title).like(pattern, escape="\\"),
+                func.lower(client.name).like(pattern, escape="\\"),
+                func.lower(client.email).like(pattern, escape="\\"),
+                func.lower(provider.name).like(pattern, escape="\\"),
+                func.lower(provider.email).like(pattern, escape="\\"),
+            )
+        )
+        .order_by(col(Contract.created_at).desc())
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
+def parties_of(*, session: Session, contract_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ContractParties]:
+    ids = list(set(contract_ids))
+    if not ids:
+        return {}
+    contracts = session.exec(select(Contract).where(col(Contract.id).in_(ids))).all()
+    users = users_by_id(
+        session=session, ids={c.client_id for c in contracts} | {c.provider_id for c in contracts}
+    )
+    return {c.id: ContractParties(c, users.get(c.client_id), users.get(c.provider_id)) for c in contracts}

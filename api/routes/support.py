@@ -40,16 +40,24 @@ async def timesheets(
     provider_id: uuid.UUID | None = None,
     client_id: uuid.UUID | None = None,
     status: TimesheetStatus | None = None,
-    week: str | None = Query(None, max_length=10, description="The week's Monday (YYYY-MM-DD) or 2026-W48"),
+    week: str | None = Query(None, max_length=10, description="Any day of the week (YYYY-MM-DD) or 2026-W48"),
     dispute_open: bool | None = None,
+    q: str | None = Query(
+        None, max_length=200, description="Part of a contract's title or a party's name or email"
+    ),
     limit: int = Query(50, ge=1, le=200),
     page_token: str | None = Query(None, max_length=4000),
 ) -> TimesheetSearch:
-    """Timesheets by contract, provider, client, status and week, newest first, through Temporal
-    visibility. Page on with the answer's ``next_page_token``."""
+    """Timesheets by text (title, name, email), contract, provider, client, status and week, newest first,
+    through Temporal visibility, with each contract's title and parties. Page on with the answer's
+    ``next_page_token``."""
+    if q and q.strip():
+        found = await service.find(services, support, text=q, status=status, week=week or "", limit=limit,
+                                   page_token=page_token)  # fmt: skip
+        return found or TimesheetSearch(items=[], total=0, limit=limit, next_page_token=None)
     search = service.SearchFilter(
         contract_id=contract_id, provider_id=provider_id, client_id=client_id, status=status,
-        week=parse_week(week) if week else None, dispute_open=dispute_open,
+        week=parse_week(week, any_day=True) if week else None, dispute_open=dispute_open,
     )  # fmt: skip
     return await service.search_timesheets(services, support, search, limit=limit, page_token=page_token)
 

@@ -52,7 +52,7 @@ from domain.messages import (
 )
 from domain.money import format_money
 from domain.timesheet import Timesheet
-from store.models import Contract, LedgerTransfer
+from store.models import Capture, Contract, LedgerTransfer, ManualEntry
 from workflows.contract import ContractWorkflow
 from workflows.handles import update_name
 from workflows.timesheet import TimesheetWorkflow, timesheet_workflow_id
@@ -126,6 +126,8 @@ class Facts:
     sheets: dict[str, Timesheet]
     transfers: list[LedgerTransfer]
     snapshot_weeks: list[str]
+    deleted_captures: list[Capture] = field(default_factory=list)
+    manual_entries: list[ManualEntry] = field(default_factory=list)
 
 
 @dataclass
@@ -392,6 +394,42 @@ class TimelineBuilder:
                     amount_cents=transfer.amount_cents,
                 )
             )
+
+    def edit_events(self) -> None:
+        """The provider's edits, from the database: captures deleted before submission (each removed a
+        slot) and manual time added or deleted (billable, never guaranteed)."""
+        provider = str(self.facts.contract.provider_id)
+        for capture in self.facts.deleted_captures:
+            assert capture.deleted_at is not None
+            week = f"{capture.week_start.astimezone(UTC):%Y-%m-%d}"
+            memo = f" (memo “{capture.memo}”)" if capture.memo.strip() else ""
+            self._edit(capture.deleted_at, "capture_deleted", provider, week,
+                       f"deleted the {capture.kind} captured {utc_words(capture.captured_at)}{memo}: its slot "
+                       f"{capture.slot_start.astimezone(UTC):%H:%M} UTC no longer counts")  # fmt: skip
+        for entry in self.facts.manual_entries:
+            week = f"{entry.week_start.astimezone(UTC):%Y-%m-%d}"
+            minutes = int((entry.end - entry.start).total_seconds() // 60)
+            span = f"{utc_words(entry.start)} to {entry.end.astimezone(UTC):%H:%M} UTC ({_hours(minutes)})"
+            memo = f" “{entry.memo}”" if entry.memo.strip() else ""
+            self._edit(entry.created_at, "manual_added", provider, week,
+                       f"added manual time {span}{memo}: billable, never guaranteed")  # fmt: skip
+            if entry.deleted_at is not None:
+                self._edit(
+                    entry.deleted_at, "manual_deleted", provider, week, f"deleted the manual time {span}"
+                )
+
+    def _edit(self, at: datetime, kind: str, actor_id: str, week: str, text: str) -> None:
+        self.events.append(
+            TimelineEvent(
+                at=at,
+                kind=kind,
+                actor="provider",
+                actor_id=actor_id,
+                text=text,
+                week=week,
+                workflow_id=timesheet_workflow_id(str(self.facts.contract.id), parse_week(week)),
+            )
+        )
 
 
 def _hours(minutes: int) -> str:

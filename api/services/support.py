@@ -27,7 +27,7 @@ from domain.messages import TimesheetStatus
 from store.audit import audit
 from store.models import User
 from store.settings import Settings
-from store.timesheets import open_disputes
+from store.timesheets import contracts_matching, open_disputes, parties_of
 from workflows.attributes import CONTRACT_ID, DISPUTE_OPEN, TIMESHEET_STATUS, WEEK_START
 from workflows.timesheet import timesheet_workflow_id
 
@@ -83,6 +83,7 @@ class SearchFilter:
     status: str | None = None
     week: datetime | None = None
     dispute_open: bool | None = None
+    contract_ids: tuple[uuid.UUID, ...] | None = None  # the contracts a text search found
 
     def __post_init__(self) -> None:
         if self.status is not None and self.status not in STATUSES:
@@ -97,6 +98,9 @@ class SearchFilter:
         ):
             if value is not None:
                 parts.append(f"{name} = '{uuid.UUID(str(value))}'")  # canonical form only
+        if self.contract_ids is not None:
+            listed = ", ".join(f"'{uuid.UUID(str(value))}'" for value in self.contract_ids) or "''"
+            parts.append(f"ContractId IN ({listed})")
         if self.status is not None:
             parts.append(f"TimesheetStatus = '{STATUSES[STATUSES.index(self.status)]}'")
         if self.week is not None:
@@ -160,13 +164,51 @@ async def search_timesheets(
                 closed_at=execution.close_time,
             )
         )
-    await services.db(lambda session: audit_read(session, support, "timesheets", "search",
-                                                 {"query": query, "found": len(items)}))  # fmt: skip
+
+    def enrich(session: Session) -> None:
+        audit_read(session, support, "timesheets", "search", {"query": query, "found": len(items)})
+        ids = {uuid.UUID(item.contract_id) for item in items if item.contract_id}
+        for item in items:
+            found = (
+                parties_of(session=session, contract_ids=ids).get(uuid.UUID(item.contract_id))
+                if item.contract_id
+                else None
+            )
+            if found is not None:
+                item.title = found.contract.title
+                item.client = _person(found.client)
+                item.provider = _person(found.provider)
+
+    await services.db(enrich)
     next_token = listing.next_page_token
     return TimesheetSearch(
         items=items, total=counted.count, limit=limit,
         next_page_token=base64.urlsafe_b64encode(next_token).decode().rstrip("=") if next_token else None,
     )  # fmt: skip
+
+
+def _person(user: User | None) -> str | None:
+    return f"{user.name} <{user.email}>" if user is not None else None
+
+
+async def find(
+    services: Services, support: User, *, text: str = "", status: str | None = None, week: str = "",
+    limit: int = 50, page_token: str | None = None,
+) -> TimesheetSearch | None:  # fmt: skip
+    """What support types: a contract's title, a person's name or email (any part, any case), a status, a
+    week (any day of it). None when the text matches no contract (say so; asking the engine for
+    nothing would list everything)."""
+    contract_ids: tuple[uuid.UUID, ...] | None = None
+    if text.strip():
+        found = await services.db(lambda session: contracts_matching(session=session, text=text))
+        if not found:
+            return None
+        contract_ids = tuple(found)
+    search = SearchFilter(
+        status=status or None, week=parse_week(week, any_day=True) if week.strip() else None,
+        contract_ids=contract_ids,
+    )  # fmt: skip
+    return await search_timesheets(services, support, search, limit=limit, page_token=page_token)
 
 
 def check_workflow_id(workflow_id: str) -> str:

@@ -54,10 +54,14 @@ async def _runs(client: Client, contract_id: str, known_weeks: list[str]) -> lis
 
 def load_facts(session: Session, user: User, contract_id: uuid.UUID) -> Facts:
     contract = visible_contract(session=session, user=user, contract_id=contract_id)
-    snaps, transfers = contract_facts(session=session, contract_id=contract.id)
-    sheets = {f"{s.week_start.astimezone(UTC):%Y-%m-%d}": Timesheet.model_validate(s.body) for s in snaps}
+    found = contract_facts(session=session, contract_id=contract.id)
+    sheets = {
+        f"{s.week_start.astimezone(UTC):%Y-%m-%d}": Timesheet.model_validate(s.body) for s in found.snapshots
+    }
     audit_read(session, user, "timeline", str(contract.id))
-    return Facts(contract, sheets, transfers, sorted(sheets))
+    return Facts(
+        contract, sheets, found.transfers, sorted(sheets), found.deleted_captures, found.manual_entries
+    )
 
 
 async def contract_timeline(services: Services, user: User, contract_id: uuid.UUID) -> ContractTimeline:
@@ -84,6 +88,7 @@ async def contract_timeline(services: Services, user: User, contract_id: uuid.UU
     for run in runs:
         await builder.read(run)
     builder.money_events()
+    builder.edit_events()
     ids = {e.actor_id for e in builder.events if e.actor_id}
     ids |= {str(facts.contract.client_id), str(facts.contract.provider_id)}
     users = await services.db(lambda session: users_by_id(session=session, ids=ids))

@@ -54,26 +54,40 @@ async def support_console(
     status: str = Query("", max_length=32),
     week: str = Query("", max_length=10),
     page_token: str = Query("", max_length=4000),
+    q: str = Query("", max_length=200),
+    searched: str = Query("", max_length=1),
 ) -> Response:
     need_support(viewer)
     queue, total = await services.db(
         lambda session: service.dispute_queue(session, viewer.user, limit=50, offset=offset)
     )
-    searched = any((contract_id, provider_id, client_id, status, week))
+    asked = any(value.strip() for value in (contract_id, provider_id, client_id, status, week, q))
     found: TimesheetSearch | None = None
-    error = None
-    form = {"contract_id": contract_id, "provider_id": provider_id, "client_id": client_id, "status": status,
-            "week": week}  # fmt: skip
-    if searched:
+    error = nothing = None
+    form = {"q": q, "contract_id": contract_id, "provider_id": provider_id, "client_id": client_id,
+            "status": status, "week": week}  # fmt: skip
+    if searched and not asked:
+        nothing = "Type a title, a name or an email, or choose a status or a week, then search."
+    elif asked:
         try:
-            search = service.SearchFilter(
-                contract_id=_uuid_or_none(contract_id, "contract id"), provider_id=_uuid_or_none(provider_id, "provider id"),
-                client_id=_uuid_or_none(client_id, "client id"), status=status or None,
-                week=parse_week(week) if week.strip() else None,
-            )  # fmt: skip
-            found = await service.search_timesheets(
-                services, viewer.user, search, limit=50, page_token=page_token or None
-            )
+            if q.strip():
+                found = await service.find(
+                    services, viewer.user, text=q, status=status or None, week=week, limit=50,
+                    page_token=page_token or None,
+                )  # fmt: skip
+            else:
+                search = service.SearchFilter(
+                    contract_id=_uuid_or_none(contract_id, "contract id"), provider_id=_uuid_or_none(provider_id, "provider id"),
+                    client_id=_uuid_or_none(client_id, "client id"), status=status or None,
+                    week=parse_week(week, any_day=True) if week.strip() else None,
+                )  # fmt: skip
+                found = await service.search_timesheets(
+                    services, viewer.user, search, limit=50, page_token=page_token or None
+                )
+            if found is None or not found.items:
+                nothing = (
+                    f"No timesheet matches {', '.join(f'{k} “{v}”' for k, v in form.items() if v.strip())}."
+                )
         except DomainError as refused:
             error = refused.message
     next_search = None
@@ -82,7 +96,7 @@ async def support_console(
             {**{k: v for k, v in form.items() if v}, "page_token": found.next_page_token}
         )
     return render("support.html", base_context(
-        viewer, "Support console", queue=queue, total=total, offset=offset, found=found, form=form,
+        viewer, "Support console", queue=queue, total=total, offset=offset, found=found, form=form, nothing=nothing,
         statuses=service.STATUSES, error=error, next_search=next_search, temporal_ui=service.temporal_ui(services.settings),
     ))  # fmt: skip
 

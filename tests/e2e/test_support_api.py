@@ -7,6 +7,7 @@ The helpers here (a contract whose past week is submitted for review, with real 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, Tim
 from store import security
 from store.db import session_scope
 from store.images import check_image, thumbnail
-from store.models import AuditLog, Capture, Contract, ManualEntry, WorkViewInterval
+from store.models import AuditLog, Capture, Contract, ManualEntry, User, WorkViewInterval
 from store.users import create_user
 from tests.badinput.images import screenshot
 from tests.harness import RunningStack
@@ -474,3 +475,64 @@ def test_admin_reads_are_written_to_the_audit_log(stack: RunningStack) -> None:
             )
         }
     assert {"users", "tokens", "credit_line"} <= subjects
+
+
+async def test_support_searches_by_title_name_or_email_and_any_day_of_a_week(
+    stack: RunningStack, support: tuple[str, str]
+) -> None:
+    """What support has in hand in a dispute is a title, a name or an email and a day, never a UUID."""
+    client = await temporal(stack)
+    title = f"Ledger reconciliation {uuid.uuid4().hex[:6]}"
+    party = await make_party(stack, client, title=title)
+    week = past_week()
+    party.capture(week + timedelta(days=2, hours=9, minutes=3), "Reconcile")
+    await submit_week(party, client, week)
+    wednesday = f"{week + timedelta(days=2):%Y-%m-%d}"
+    with session_scope(stack.database_url) as session:
+        provider = session.get(User, uuid.UUID(party.provider_id))
+        assert provider is not None
+        provider_email = provider.email
+
+    with stack.client(support[1]) as http:
+
+        async def found(**params: str) -> list[dict[str, Any]]:
+            answer = http.get("/v1/support/timesheets", params=params)
+            assert answer.status_code == 200, answer.text
+            return answer.json()["items"]
+
+        by_title = await eventually(lambda: found(q=title.split()[-1].upper(), week=wednesday))
+        assert [item["title"] for item in by_title] == [title]
+        assert provider_email in (by_title[0]["provider"] or "")
+        assert [i["title"] for i in await found(q=provider_email.split("@")[0], week=wednesday)] == [title]
+        assert await found(q="no such contract anywhere " + uuid.uuid4().hex) == []
+        assert await found(q="100%_\\") == []  # wildcards are text, not patterns
+
+
+async def test_the_timeline_shows_deleted_captures_and_manual_time(
+    stack: RunningStack, support: tuple[str, str]
+) -> None:
+    """What a dispute turns on: a slot the provider deleted before submission, manual time added."""
+    client = await temporal(stack)
+    party = await make_party(stack, client)
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    with stack.client(party.provider_token) as http:
+        capture_id = str(uuid.uuid4())
+        meta = {"capture_id": capture_id, "captured_at": at.isoformat(), "memo": "Oops, private tab"}
+        uploaded = http.post(
+            f"/v1/contracts/{party.contract_id}/captures",
+            files=[("meta", (None, json.dumps(meta).encode(), None)),
+                   ("images", ("m.webp", screen_image("private"), "image/webp"))],
+        )  # fmt: skip
+        assert uploaded.status_code == 201, uploaded.text
+        assert http.delete(f"/v1/captures/{capture_id}").status_code == 204
+        start = (datetime.now(UTC) - timedelta(hours=3)).replace(second=0, microsecond=0)
+        manual = http.post(f"/v1/contracts/{party.contract_id}/manual", json={
+            "start": start.isoformat(), "end": (start + timedelta(minutes=45)).isoformat(), "memo": "Phone call"})  # fmt: skip
+        assert manual.status_code == 201, manual.text
+    with stack.client(support[1]) as http:
+        events = http.get(f"/v1/support/contracts/{party.contract_id}/timeline").json()["events"]
+    kinds = {event["kind"]: event for event in events}
+    assert "capture_deleted" in kinds and "Oops, private tab" in kinds["capture_deleted"]["text"]
+    assert "manual_added" in kinds and "Phone call" in kinds["manual_added"]["text"]
+    assert "45 min" in kinds["manual_added"]["text"] and "never guaranteed" in kinds["manual_added"]["text"]
+    assert kinds["capture_deleted"]["actor"].endswith("(provider)")

@@ -498,3 +498,31 @@ def test_signing_out_ends_the_session(stack: RunningStack) -> None:
     with httpx.Client(base_url=stack.api_url, cookies={"wp_session": cookie}) as stale:
         again = stale.get("/contracts")
         assert again.status_code == 303 and again.headers["location"].startswith("/login")
+
+
+async def test_the_support_console_searches_by_title_and_says_when_nothing_matches(
+    stack: RunningStack, browser: Browser, artifacts: Path
+) -> None:
+    client = await temporal(stack)
+    title = f"Console search {uuid.uuid4().hex[:6]}"
+    party = await make_party(stack, client, title=title)
+    week = past_week()
+    party.capture(week + timedelta(days=3, hours=10, minutes=3), "Tests")
+    await submit_week(party, client, week)
+    _, support_token = stack.create_user("support")
+    page, console = await sign_in(browser, stack, support_token)
+    thursday = f"{week + timedelta(days=3):%Y-%m-%d}"
+    for _ in range(50):  # visibility is eventually consistent
+        await page.goto(f"/support?searched=1&q={title.split()[-1]}&week={thursday}")
+        if await page.locator("#search-results").count():
+            break
+        await page.wait_for_timeout(200)
+    row = page.locator("#search-results tbody tr")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text(title)
+    await page.screenshot(path=artifacts / "support-search.png", full_page=True)
+    await page.goto(f"/support?searched=1&q=nobody-{uuid.uuid4().hex}")
+    await expect(page.locator("#nothing-found")).to_contain_text("No timesheet matches")
+    await page.goto("/support?searched=1")
+    await expect(page.locator("#nothing-found")).to_contain_text("Type a title, a name or an email")
+    assert console.errors == []
