@@ -9,7 +9,7 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.deps import ClientUser, CurrentUser, ProviderUser, ServicesDep, SessionDep, SupportUser
+from api.deps import ClientUser, CurrentUser, ProviderUser, ServicesDep, SessionDep, SettingsDep, SupportUser
 from api.schemas import TimesheetPublic, WeekSummary
 from api.services import timesheets as service
 from domain.calendar import parse_week
@@ -53,10 +53,15 @@ class ExtendBody(ActionBase):
 
 @router.get("", response_model=list[WeekSummary])
 def list_weeks(
-    contract_id: uuid.UUID, session: SessionDep, user: CurrentUser, limit: int = Query(52, ge=1, le=520)
+    contract_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    limit: int = Query(52, ge=1, le=520),
 ) -> list[WeekSummary]:
-    """Frozen weeks, newest first."""
-    return service.list_weeks(session, user, contract_id, limit)
+    """The contract's weeks, newest first: the running week (status ``open``, or ``freezing`` between the
+    week's end and its edit cutoff) computed live, then the frozen ones."""
+    return service.list_weeks(session, settings, user, contract_id, limit)
 
 
 @router.get("/{week}", response_model=TimesheetPublic)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlmodel import Session
@@ -102,10 +102,14 @@ async def week_view(
     return await with_workflow_view(services, sheet)
 
 
-def list_weeks(session: Session, user: User, contract_id: uuid.UUID, limit: int) -> list[WeekSummary]:
-    """Frozen weeks, newest first."""
+def list_weeks(
+    session: Session, settings: Settings, user: User, contract_id: uuid.UUID, limit: int
+) -> list[WeekSummary]:
+    """The contract's weeks, newest first: the running week (and last week until its freeze), computed
+    live, then every frozen week."""
     contract = visible_contract(session=session, user=user, contract_id=contract_id)
-    return [
+    frozen = snapshots(session=session, contract_id=contract.id, limit=limit)
+    weeks = [
         WeekSummary(
             week_start=r.week_start,
             iso_week=iso_week_name(r.week_start),
@@ -114,8 +118,29 @@ def list_weeks(session: Session, user: User, contract_id: uuid.UUID, limit: int)
             amount_cents=r.amount_cents,
             guaranteed_cents=r.guaranteed_cents,
         )
-        for r in snapshots(session=session, contract_id=contract.id, limit=limit)
+        for r in frozen
     ]
+    if contract.accepted_at is None:
+        return weeks
+    now, seen = utcnow(), {week_start(r.week_start) for r in frozen}
+    first = week_start(contract.accepted_at)
+    running = []
+    for start in (week_start(now), week_start(now) - timedelta(days=7)):
+        ended_before = contract.ended_at is not None and contract.ended_at <= start
+        if start in seen or start < first or ended_before:
+            continue
+        sheet = live_timesheet(session=session, contract=contract, week=start)
+        running.append(
+            WeekSummary(
+                week_start=start,
+                iso_week=iso_week_name(start),
+                status="open" if now < edit_cutoff(start, settings.policy) else "freezing",
+                billable_minutes=sheet.billable_minutes,
+                amount_cents=sheet.amount_cents,
+                guaranteed_cents=sheet.guaranteed_cents,
+            )
+        )
+    return (running + weeks)[:limit]
 
 
 async def _update(

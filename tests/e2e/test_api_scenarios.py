@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +190,24 @@ def test_the_scenario_file_covers_every_kind_of_entry() -> None:
         "manual",
     }
     assert any(capture.get("deleted") for case in CASES for capture in case["captures"])
+
+
+def test_the_list_of_weeks_includes_the_running_week_live(stack: RunningStack) -> None:
+    """A client watching this week asks the list and sees it, open, with what it holds so far."""
+    _, client_token = stack.create_user("client")
+    provider_id, provider_token = stack.create_user("provider")
+    contract_id = stack.create_contract(client_token, provider_id)
+    meta = {"capture_id": str(uuid.uuid4()), "captured_at": datetime.now(UTC).isoformat(), "memo": "Now",
+            "kind": "screenshot"}  # fmt: skip
+    with stack.client(provider_token) as http:
+        uploaded = http.post(
+            f"/v1/contracts/{contract_id}/captures",
+            files=[("meta", (None, json.dumps(meta).encode(), None)),
+                   ("images", ("m.webp", screenshot("now"), "image/webp"))],
+        )  # fmt: skip
+        assert uploaded.status_code == 201, uploaded.text
+    with stack.client(client_token) as http:
+        weeks = http.get(f"/v1/contracts/{contract_id}/timesheets").json()
+    this_week = week_start(datetime.now(UTC))
+    assert weeks[0]["week_start"][:10] == f"{this_week:%Y-%m-%d}"
+    assert weeks[0]["status"] == "open" and weeks[0]["billable_minutes"] == 12
