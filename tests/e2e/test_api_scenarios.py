@@ -61,6 +61,7 @@ def limits(stack: RunningStack) -> capture_store.IngestLimits:
     s = stack.settings
     return capture_store.IngestLimits(
         max_image_bytes=s.max_image_bytes, max_image_pixels=s.max_image_pixels, max_monitors=s.max_monitors,
+        max_capture_pixels=s.max_capture_pixels,
         max_memo_chars=s.max_memo_chars, max_clock_skew=timedelta(seconds=s.max_clock_skew_seconds),
         policy=s.policy,
     )  # fmt: skip
