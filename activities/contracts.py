@@ -35,4 +35,5 @@ class ContractActivities(DatabaseActivities):
             if record.ended_at is not None and contract.status != "ended":
                 contract.status = "ended"
                 contract.ended_at = record.ended_at
+                contract.end_reason = record.end_reason or ""
             session.add(contract)

@@ -105,6 +105,7 @@ class ContractPublic(BaseModel):
     created_at: datetime
     accepted_at: datetime | None
     ended_at: datetime | None
+    end_reason: str = ""
 
 
 class WorkViewToggle(BaseModel):

@@ -82,6 +82,7 @@ class WeeklyLimitChange(BaseModel):
 
 class EndContract(BaseModel):
     actor: Actor
+    reason: str = ""  # said to both parties (required by the pages; older messages have none)
 
 
 class WeekSettled(BaseModel):
@@ -338,3 +339,4 @@ class ContractRecord(BaseModel):
     weekly_limit_hours: int | None = None
     next_weekly_limit_hours: int | None = None
     ended_at: datetime | None = None
+    end_reason: str | None = None

@@ -136,6 +136,7 @@ class Contract(SQLModel, table=True):
     created_at: datetime = _ts(default_factory=utcnow)
     accepted_at: datetime | None = _ts(nullable=True, default=None)
     ended_at: datetime | None = _ts(nullable=True, default=None)
+    end_reason: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
 
 
 class WorkViewInterval(SQLModel, table=True):

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         WorkViewChanged,
         WorkViewRecord,
     )
+    from domain.text import MAX_REASON_CHARS, check_text
     from domain.timesheet import WorkViewInterval, check_weekly_limit
     from workflows.attributes import CLIENT_ID, CONTRACT_ID, PROVIDER_ID, TIMESHEET_STATUS, WEEK_START
     from workflows.calls import call
@@ -208,7 +209,9 @@ class ContractWorkflow:
                 else:
                     interval.end = now
         self.wake += 1
-        record = ContractRecord(contract_id=self.state.terms.contract_id, ended_at=now)
+        record = ContractRecord(
+            contract_id=self.state.terms.contract_id, ended_at=now, end_reason=request.reason.strip() or None
+        )
         await self._activity(RECORD_CONTRACT, record)
         await self._record_work_view()
         terms = self.state.terms
@@ -228,6 +231,10 @@ class ContractWorkflow:
     def _check_end(self, request: EndContract) -> None:
         self._check_party(request.actor.user_id, request.actor.role)
         self._check_active()
+        try:
+            check_text(request.reason, what="reason", max_chars=MAX_REASON_CHARS)
+        except DomainError as error:
+            raise reject(error.message, error.code) from None
 
     @workflow.query
     def state_now(self) -> ContractState:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Header, Query, status
+from pydantic import BaseModel, Field
 
 from api.deps import ClientUser, CurrentUser, ProviderUser, ServicesDep, SessionDep, SettingsDep
 from api.schemas import (
@@ -19,10 +20,15 @@ from api.schemas import (
 from api.services import contracts as service
 from domain.calendar import as_utc
 from domain.messages import ContractRecord
+from domain.text import MAX_REASON_CHARS
 from store import contracts as repo
 from store.audit import audit_support_read
 
 router = APIRouter(prefix="/v1/contracts", tags=["contracts"])
+
+
+class EndBody(BaseModel):
+    reason: str = Field(default="", max_length=MAX_REASON_CHARS, description="Said to both parties")
 
 
 @router.post("", response_model=ContractPublic, status_code=status.HTTP_201_CREATED, tags=["client"])
@@ -102,7 +108,8 @@ async def change_limit(
 @router.post("/{contract_id}/end", response_model=ContractRecord)
 async def end(
     contract_id: uuid.UUID, user: CurrentUser, services: ServicesDep,
-    x_request_id: str | None = Header(None, max_length=100),
+    x_request_id: str | None = Header(None, max_length=100), body: EndBody | None = None,
 ) -> ContractRecord:  # fmt: skip
-    """End the contract now; its last week is still submitted, reviewed and settled."""
-    return await service.end(services, user, contract_id, x_request_id)
+    """End the contract now, with a reason both parties see; its last week is still submitted, reviewed
+    and settled."""
+    return await service.end(services, user, contract_id, x_request_id, body.reason if body else "")

@@ -25,6 +25,7 @@ from domain.messages import (
     WorkViewChange,
     WorkViewChanged,
 )
+from domain.text import MAX_REASON_CHARS, check_text
 from store import contracts as repo
 from store.accounts import find_user
 from store.audit import audit
@@ -187,11 +188,12 @@ async def change_weekly_limit(
 
 
 async def end(
-    services: Services, user: User, contract_id: uuid.UUID, request_id: str | None
+    services: Services, user: User, contract_id: uuid.UUID, request_id: str | None, reason: str = ""
 ) -> ContractRecord:
-    """End the contract now; its last week is still submitted, reviewed and settled."""
+    """End the contract now, with a reason both parties see; its last week is still submitted, reviewed
+    and settled."""
     _party(user, "end it")
-    arg = EndContract(actor=actor(user))
+    arg = EndContract(actor=actor(user), reason=check_text(reason, what="reason", max_chars=MAX_REASON_CHARS))
     return await _contract_update(services, contract_id, user, ContractWorkflow.end_contract, arg, request_id)
 
 

@@ -328,7 +328,12 @@ class TimelineBuilder:
         elif name == CHANGE_WEEKLY_LIMIT and isinstance(arg, WeeklyLimitChange):
             add("weekly_limit", f"changed the weekly limit to {arg.weekly_limit_hours} h from next week")
         elif name == END_CONTRACT:
-            add("end", "ended the contract; its last week is still submitted, reviewed and settled")
+            why = (
+                f" because: “{arg.reason.strip()}”"
+                if isinstance(arg, EndContract) and arg.reason.strip()
+                else ""
+            )
+            add("end", f"ended the contract{why}; its last week is still submitted, reviewed and settled")
         elif name == APPROVE:
             add("approve", f"approved the timesheet for {label}")
         elif name == DISPUTE and isinstance(arg, Dispute):

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web import account, admin, contracts, devmail, invitations, profile, signup, support
+from api.web import account, admin, contracts, devmail, invitations, profile, signup, support, terms
 from api.web.render import HERE, SecureStatic, steady_heap
 
 router = APIRouter(include_in_schema=False, lifespan=steady_heap)
 router.mount("/static", SecureStatic(directory=HERE / "static"), name="static")
-for area in (account, signup, profile, invitations, admin, devmail, contracts, support):
+for area in (account, signup, profile, invitations, admin, devmail, contracts, terms, support):
     router.include_router(area.router)
 
 __all__ = ["router"]

@@ -526,3 +526,31 @@ async def test_the_support_console_searches_by_title_and_says_when_nothing_match
     await page.goto("/support?searched=1")
     await expect(page.locator("#nothing-found")).to_contain_text("Type a title, a name or an email")
     assert console.errors == []
+
+
+async def test_a_client_changes_the_terms_and_ends_the_contract_with_a_reason_the_provider_sees(
+    stack: RunningStack, browser: Browser, artifacts: Path
+) -> None:
+    client = await temporal(stack)
+    party = await make_party(stack, client, title="Terms in the browser")
+    page, console = await sign_in(browser, stack, party.client_token)
+    await page.goto(f"/contracts/{party.contract_id}/week/{week_label(datetime.now(UTC))}")
+    await page.click("#terms-link")
+    await expect(page.locator("#work-view")).to_have_text("on")
+    await page.click("#work-view-form button")
+    await expect(page.locator(".notice, [role=status]").first).to_contain_text("Work View turns off")
+    await page.fill("#limit-form input[name=hours]", "5")
+    await page.click("#limit-form button")
+    await expect(page.locator("#next-limit")).to_contain_text("5 h from next Monday")
+    await page.click("#end-form button")  # the browser asks for the reason and the confirmation first
+    assert await page.locator("#contract-status").inner_text() == "active"
+    await page.fill("#end-form input[name=reason]", "The project is finished")
+    await page.check("#end-form input[name=confirm]")
+    await page.click("#end-form button")
+    await expect(page.locator("#ended")).to_contain_text("The project is finished")
+    await expect(page.locator("#contract-status")).to_have_text("ended")
+    await page.screenshot(path=artifacts / "terms-ended.png", full_page=True)
+    assert console.errors == []
+    provider_page, _ = await sign_in(browser, stack, party.provider_token)
+    await provider_page.goto(f"/contracts/{party.contract_id}/terms")
+    await expect(provider_page.locator("#ended")).to_contain_text("The project is finished")
