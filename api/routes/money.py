@@ -6,6 +6,7 @@ Registered before the timesheet routes, so ``/timesheets/{week}.csv`` is never r
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -17,8 +18,12 @@ from api.services import statements as service
 from domain.calendar import parse_week, week_label
 
 router = APIRouter(prefix="/v1")
-CSV = {200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with a header row"}}
-PDF = {200: {"content": {"application/pdf": {}}, "description": "The invoice as a PDF"}}
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "UTF-8 CSV with a header row"}
+}
+PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "The invoice as a PDF"}
+}
 
 
 def csv_response(text: str, filename: str) -> Response:
