@@ -39,7 +39,9 @@ _CLIENT_LINES = (
     "WHERE t.currency = %(currency)s AND ("
     "(fa.owner_id = %(client)s AND fa.kind IN ('client_balance', 'client_hold')) OR "
     "(ta.owner_id = %(client)s AND ta.kind IN ('client_balance', 'client_hold'))) "
-    "ORDER BY t.created_at, t.id"
+    # one transaction writes several transfers at one instant: show them in the order they happen
+    "ORDER BY t.created_at, CASE t.kind WHEN 'funding' THEN 0 WHEN 'hold' THEN 1 WHEN 'charge' THEN 2 "
+    "WHEN 'hold_release' THEN 3 ELSE 4 END, t.id"
 )
 
 
@@ -278,3 +280,15 @@ _INVOICES_OF = (
 def invoices_of(*, session: Db, user_id: uuid.UUID, limit: int = 200) -> list[Invoice]:
     rows = driver_connection(session).execute(_INVOICES_OF, {"who": user_id, "limit": limit}).fetchall()
     return [Invoice(*r) for r in rows]
+
+
+_BODIES = (
+    "SELECT s.week_start, s.body FROM timesheet_snapshots s JOIN contracts c ON c.id = s.contract_id "
+    "WHERE (c.client_id = %(who)s OR c.provider_id = %(who)s) AND s.week_start >= %(since)s ORDER BY s.week_start"
+)
+
+
+def week_bodies(*, session: Db, user_id: uuid.UUID, since: datetime) -> list[tuple[datetime, dict]]:
+    """The frozen weeks (their snapshot bodies) of the user's contracts since ``since``, oldest first."""
+    rows = driver_connection(session).execute(_BODIES, {"who": user_id, "since": since}).fetchall()
+    return [(r[0], r[1]) for r in rows]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -17,12 +19,13 @@ from api.schemas import (
     StatementLinePublic,
     StatementPublic,
 )
-from domain.calendar import iso_week_name
+from domain.calendar import iso_week_name, week_start
 from domain.errors import Forbidden
 from domain.money import check_currency
+from domain.timesheet import Timesheet, TimesheetEntry
 from store import statements
 from store.audit import audit
-from store.models import User
+from store.models import User, utcnow
 
 # Weeks whose money is final: each gets an invoice (the hold and the guarantee have both paid what they
 # will). A week still waiting for support's payout decision gets its invoice when that is decided.
@@ -139,3 +142,41 @@ def clients_money(session: Session, admin: User, currency: str = "USD") -> list[
     _need(admin, "admin", "the clients' balances")
     audit(session=session, actor=admin, action="admin.read", subject_type="users", subject_id="money")
     return statements.clients_money(session=session, currency=check_currency(currency))
+
+
+@dataclass(frozen=True)
+class WorkSplit:
+    """Billable minutes split the way the charts show them."""
+
+    guaranteed: int = 0
+    other: int = 0  # billable, not guaranteed, not manual
+    manual: int = 0
+
+    def add(self, entry: TimesheetEntry) -> WorkSplit:
+        manual = entry.billable_minutes if entry.kind == "manual" else 0
+        other = 0 if entry.kind == "manual" else entry.billable_minutes - entry.guaranteed_minutes
+        return WorkSplit(self.guaranteed + entry.guaranteed_minutes, self.other + other, self.manual + manual)
+
+
+def split_by_day(sheet: Timesheet) -> list[WorkSplit]:
+    """Monday to Sunday (UTC) of one week."""
+    days = [WorkSplit() for _ in range(7)]
+    for entry in sheet.entries:
+        index = min(max((entry.start - sheet.week_start).days, 0), 6)
+        days[index] = days[index].add(entry)
+    return days
+
+
+def work_by_week(session: Session, user: User, weeks_back: int = 12) -> list[tuple[datetime, WorkSplit]]:
+    """The user's billable time per week over the last ``weeks_back`` weeks, oldest first (all contracts;
+    weeks without a frozen timesheet count zero)."""
+    first = week_start(utcnow()) - timedelta(days=7 * weeks_back)
+    totals = {first + timedelta(days=7 * i): WorkSplit() for i in range(weeks_back)}
+    for start, body in statements.week_bodies(session=session, user_id=user.id, since=first):
+        sheet = Timesheet.model_validate(body)
+        split = totals.get(week_start(start), WorkSplit())
+        for entry in sheet.entries:
+            split = split.add(entry)
+        if week_start(start) in totals:
+            totals[week_start(start)] = split
+    return sorted(totals.items())

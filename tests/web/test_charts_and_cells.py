@@ -1,0 +1,66 @@
+"""The pure parts of the money pages and exports: chart geometry and spreadsheet-safe cells."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from api.services.exports import _csv, safe_cell
+from api.web.charts import PAID_SERIES, WORK_SERIES, hours, stacked
+from api.web.render import TEMPLATES
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+49 30 1234", "'+49 30 1234"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("Fixed the = sign", "Fixed the = sign"),
+        ("", ""),
+        ("日本語のメモ 🚀", "日本語のメモ 🚀"),
+    ],
+)
+def test_a_cell_a_spreadsheet_would_evaluate_gets_an_apostrophe(text: str, expected: str) -> None:
+    assert safe_cell(text) == expected
+
+
+def test_csv_reads_back_with_quotes_commas_and_newlines() -> None:
+    rows = [["a,b", 'say "hi"', "two\nlines", 1200]]
+    text = _csv(["x", "y", "z", "cents"], rows)
+    assert list(csv.reader(io.StringIO(text))) == [
+        ["x", "y", "z", "cents"],
+        ["a,b", 'say "hi"', "two\nlines", "1200"],
+    ]
+
+
+def test_stacked_columns_scale_to_the_tallest_and_stack_in_series_order() -> None:
+    chart = stacked(
+        "c", "Hours", "desc", WORK_SERIES, ["Mon", "Tue", "Wed"], [[60, 30, 0], [0, 0, 0], [120, 0, 60]],
+        hours, "hours", scale_step=60,
+    )  # fmt: skip
+    mon, tue, wed = chart.columns
+    assert [c.total_text for c in chart.columns] == ["1.5 h", "0 h", "3 h"]
+    assert all(s.height == 0 for s in tue.segments)
+    # stacked upwards from the baseline, in series order
+    assert wed.segments[0].y + wed.segments[0].height == pytest.approx(chart.baseline)
+    assert wed.segments[2].y + wed.segments[2].height == pytest.approx(wed.segments[0].y)
+    tallest = sum(s.height for s in wed.segments)
+    assert tallest <= chart.plot_height and sum(s.height for s in mon.segments) == pytest.approx(tallest / 2)
+    assert not chart.wide and chart.width >= 360
+
+
+def test_the_svg_has_a_title_a_description_patterns_and_a_table() -> None:
+    chart = stacked("spend", "Spend <per> week", "d & e", PAID_SERIES, [f"W{i}" for i in range(12)],
+                    [[100 * i, 50] for i in range(12)], str, "USD")  # fmt: skip
+    assert chart.wide
+    html = TEMPLATES.from_string('{% from "charts.html" import chart %}{{ chart(c) }}').render(c=chart)
+    assert '<title id="spend-title">Spend &lt;per&gt; week</title>' in html
+    assert '<desc id="spend-desc">d &amp; e</desc>' in html
+    assert 'fill="url(#spend-hatch)"' in html and "<pattern" in html
+    assert html.count("<tr>") == 13  # a header and one row per column
+    assert "style=" not in html and "<script" not in html  # the pages' CSP allows neither
