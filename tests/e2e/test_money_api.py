@@ -8,11 +8,13 @@ import asyncio
 import csv
 import io
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from pypdf import PdfReader
+from sqlalchemy.exc import DBAPIError
 from temporalio.client import Client
 
 from domain.calendar import week_label
@@ -85,9 +87,17 @@ async def test_a_charged_week_reads_as_statement_earnings_invoice_and_csv(stack:
         assert int(rows[-1]["balance_cents"]) == balance["balance_cents"]
         assert rows[-1]["balance"] == "$2,510.00"
 
-        first = http.get(f"{base}/invoices/{wk}.pdf")
-        assert first.status_code == 200 and first.headers["content-type"] == "application/pdf"
-        number = int(first.headers["content-disposition"].split("invoice-")[1].split(".pdf")[0])
+    # both parties ask for the invoice at once: one number is issued
+    def fetch(token: str) -> int:
+        with stack.client(token) as http:
+            first = http.get(f"{base}/invoices/{wk}.pdf")
+            assert first.status_code == 200 and first.headers["content-type"] == "application/pdf"
+            return int(first.headers["content-disposition"].split("invoice-")[1].split(".pdf")[0])
+
+    with ThreadPoolExecutor(4) as pool:
+        numbers = set(pool.map(fetch, [party.client_token, party.provider_token] * 2))
+    assert len(numbers) == 1
+    number = numbers.pop()
     with stack.client(party.provider_token) as http:
         again = http.get(f"{base}/invoices/{wk}.pdf")
         assert again.status_code == 200
@@ -118,6 +128,11 @@ async def test_a_charged_week_reads_as_statement_earnings_invoice_and_csv(stack:
         )
         assert ledger.sum_of_balances(session=session) == 0
     assert digest in text.replace("\n", "")
+    # issued once, never changed: the row refuses updates and deletes
+    for change in ("UPDATE invoices SET amount_cents = 1, client_paid_cents = 1 WHERE number = %(n)s",
+                   "DELETE FROM invoices WHERE number = %(n)s"):  # fmt: skip
+        with pytest.raises(DBAPIError, match="never changed"), session_scope(stack.database_url) as session:
+            session.connection().exec_driver_sql(change, {"n": number})
 
     [week] = earnings["weeks"]
     assert (week["amount_cents"], week["charged_cents"], week["guarantee_cents"]) == (90_00, 90_00, 0)
