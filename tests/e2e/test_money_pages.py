@@ -141,3 +141,21 @@ async def test_client_and_provider_read_their_money_and_an_admin_records_a_top_u
         assert http.get("/admin/money").status_code == 403
         form = {"csrf": csrf_of(http.get("/money").text), "client_id": party.client_id, "amount": "99"}
         assert http.post("/admin/money/funding", data=form).status_code == 403
+
+
+def test_money_pages_for_people_with_no_money_yet_and_for_roles_without_one(stack: RunningStack) -> None:
+    for role, empty in (("client", "Nothing has moved yet."), ("provider", "No submitted weeks yet.")):
+        _, token = stack.create_user(role)
+        with web_session(stack, token) as http:
+            page = http.get("/money")
+            assert page.status_code == 200 and empty in page.text
+            assert page.text.count("<svg viewBox") == 2 and "$0.00" in page.text
+    _, support = stack.create_user("support")
+    with web_session(stack, support) as http:
+        assert http.get("/money").status_code == 403
+        assert http.get("/admin/money").status_code == 403
+    _, admin = stack.create_user("admin")
+    with web_session(stack, admin) as http:
+        assert http.get("/money", follow_redirects=False).headers["location"] == "/admin/money"
+        page = http.get("/admin/money")
+        assert page.status_code == 200 and "record of money received outside the platform" in page.text
