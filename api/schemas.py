@@ -288,6 +288,7 @@ class StatementPublic(BaseModel):
     balance_cents: int
     held_cents: int
     owed_cents: int
+    total_lines: int = Field(description="Lines in the whole statement (``lines`` may be the newest only)")
     lines: list[StatementLinePublic]
 
 

@@ -36,10 +36,11 @@ def csv_response(text: str, filename: str) -> Response:
 
 @router.get("/statement", response_model=StatementPublic, tags=["client"])
 def statement(
-    session: SessionDep, client: ClientUser, currency: str = Query("USD", max_length=3)
-) -> StatementPublic:
+    session: SessionDep, client: ClientUser, currency: str = Query("USD", max_length=3),
+    last: int | None = Query(None, ge=1, le=100_000, description="Only the newest lines"),
+) -> StatementPublic:  # fmt: skip
     """Every top-up, hold, charge and hold release of your money, oldest first, with the running balance."""
-    return service.statement(session, client, currency)
+    return service.statement(session, client, currency, last)
 
 
 @router.get("/statement.csv", tags=["client"], response_class=Response, responses=CSV)

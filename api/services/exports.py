@@ -150,8 +150,9 @@ def invoice_for(
 
 
 def issue_due(session: Session, user: User) -> None:
-    """Issue the invoices of the user's weeks whose money is final (the money page calls it), so numbers
-    follow the order weeks were settled in rather than the order someone first downloaded them."""
+    """Issue the invoices of the user's weeks whose money is final, oldest week first (the money page
+    calls it, so a party's weeks are numbered in week order the first time either party looks, rather
+    than in the order someone downloads them)."""
     for week in reversed(statement_service.weeks(session, user)):
         if week.invoice_number is None and week.status in statement_service.INVOICED_STATUSES:
             snapshot = snapshot_of(session=session, contract_id=week.contract_id, week=week.week_start)

@@ -37,18 +37,24 @@ def _need(user: User, role: str, what: str) -> None:
         raise Forbidden(f"{what} is for a {role}; you are {user.role}", "role_required")
 
 
-def statement(session: Session, user: User, currency: str = "USD") -> StatementPublic:
+def statement(
+    session: Session, user: User, currency: str = "USD", last: int | None = None
+) -> StatementPublic:
     """The client's statement: every top-up, hold, charge and hold release, oldest first, with the
-    running available balance and hold; the last line's figures equal the ledger's balances."""
+    running available balance and hold; the last line's figures equal the ledger's balances. ``last``
+    keeps only the newest lines (their running figures still count everything before them)."""
     _need(user, "client", "a statement")
     currency = check_currency(currency)
     lines = statements.client_statement(session=session, client_id=user.id, currency=currency)
+    total = len(lines)
+    if last is not None:
+        lines = lines[-last:] if last else []
     balances = statements.owner_balances(session=session, owner_id=user.id)
     return StatementPublic(
         client_id=user.id, currency=currency,
         balance_cents=balances.get(("client_balance", currency), 0),
         held_cents=balances.get(("client_hold", currency), 0),
-        owed_cents=-balances.get(("client_receivable", currency), 0),
+        owed_cents=-balances.get(("client_receivable", currency), 0), total_lines=total,
         lines=[
             StatementLinePublic(
                 at=line.at, kind=line.kind, contract_id=line.contract_id, week_start=line.week_start, memo=line.memo,

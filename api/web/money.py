@@ -32,6 +32,7 @@ from domain.timesheet import Timesheet
 
 router = page_router()
 CHART_WEEKS = 12
+STATEMENT_LINES = 200  # the newest; the CSV has them all
 ADMIN_NOTICES = {
     "funded": "Top-up recorded: the client's balance is credited.",
     "credit": "Credit line set.",
@@ -94,7 +95,7 @@ async def money_page(viewer: ViewerDep, services: ServicesDep) -> Response:
             "earnings": None,
         }
         if user.role == "client":
-            found["statement"] = service.statement(session, user)
+            found["statement"] = service.statement(session, user, last=STATEMENT_LINES)
         else:
             found["earnings"] = service.earnings(session, user)
         return found

@@ -82,6 +82,8 @@ async def test_a_charged_week_reads_as_statement_earnings_invoice_and_csv(stack:
         charges = [line for line in statement["lines"] if line["kind"] == "charge"]
         assert sum(-line["held_change_cents"] - line["amount_cents"] for line in charges) == 90_00
 
+        newest = http.get("/v1/statement", params={"last": 2}).json()
+        assert newest["lines"] == statement["lines"][-2:] and newest["total_lines"] == len(kinds)
         rows = read_csv(http.get("/v1/statement.csv").text)
         assert [r["kind"] for r in rows] == kinds
         assert int(rows[-1]["balance_cents"]) == balance["balance_cents"]
