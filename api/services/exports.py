@@ -163,11 +163,25 @@ def issue_due(session: Session, user: User) -> None:
                 )  # fmt: skip
 
 
+_NO_DECOMPOSITION = {
+    "Ł": "L",
+    "ł": "l",
+    "Đ": "D",
+    "đ": "d",
+    "Œ": "OE",
+    "œ": "oe",
+    "\u0131": "i",  # dotless i
+    "Ŧ": "T",
+    "ŧ": "t",
+}
+
+
 def _latin(text: str) -> str:
     """The PDF's core font covers Latin-1 only: accents are kept where Latin-1 has them, other letters
-    lose their marks, and anything else becomes ``?``."""
+    lose their marks, the euro sign is written EUR, and anything else becomes ``?``."""
     out = []
-    for char in text:
+    for char in text.replace("€", "EUR "):
+        char = _NO_DECOMPOSITION.get(char, char)
         if ord(char) < 256:
             out.append(char)
             continue
@@ -199,6 +213,9 @@ def invoice_pdf(
     pdf.add_page()
     pdf.set_font("helvetica", "B", 18)
     pdf.cell(0, 10, f"Invoice {invoice.number}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", size=9)
+    pdf.cell(0, 5, "Workproof: documented hourly work with guaranteed payment", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
     pdf.set_font("helvetica", size=10)
 
     def line(label: str, value: str) -> None:
@@ -243,6 +260,6 @@ def invoice_pdf(
     pdf.multi_cell(
         0, 4,
         "This invoice was issued once by Workproof from the frozen timesheet named by its hash and the "
-        "platform's ledger; it never changes. Amounts in integer minor units of the currency.",
+        "platform's ledger; it never changes. Amounts are exact to the cent; hours are billable time by UTC day.",
     )  # fmt: skip
     return invoice.number, bytes(pdf.output())

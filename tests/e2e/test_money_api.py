@@ -10,6 +10,7 @@ import io
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,7 +63,9 @@ def pdf_text(data: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
 
 
-async def test_a_charged_week_reads_as_statement_earnings_invoice_and_csv(stack: RunningStack) -> None:
+async def test_a_charged_week_reads_as_statement_earnings_invoice_and_csv(
+    stack: RunningStack, artifacts: Path
+) -> None:
     client = await temporal(stack)
     party, wk = await settled_week(stack, client, funds=5000_00)  # this week holds 2400.00 of it
     base = f"/v1/contracts/{party.contract_id}"
@@ -109,6 +112,7 @@ async def test_a_charged_week_reads_as_statement_earnings_invoice_and_csv(stack:
         assert csv_week.headers["content-type"].startswith("text/csv")
         previous = week_label(past_week(3))
         csv_range = http.get(f"{base}/timesheets.csv", params={"from": previous, "to": wk})
+    (artifacts / "invoice.pdf").write_bytes(again.content)
     text = pdf_text(again.content)
     for expected in (
         f"Invoice {number}",

@@ -64,3 +64,12 @@ def test_the_svg_has_a_title_a_description_patterns_and_a_table() -> None:
     assert 'fill="url(#spend-hatch)"' in html and "<pattern" in html
     assert html.count("<tr>") == 13  # a header and one row per column
     assert "style=" not in html and "<script" not in html  # the pages' CSP allows neither
+
+
+def test_pdf_text_keeps_latin_1_and_writes_the_euro_sign_out() -> None:
+    from api.services.exports import _latin
+
+    assert _latin("Zoë Müller") == "Zoë Müller"
+    assert _latin("Łukasz Dvořák") == "Lukasz Dvorák"  # á is Latin-1; ř loses its mark
+    assert _latin("€25.50") == "EUR 25.50"
+    assert _latin("李 🚀") == "? ?"
