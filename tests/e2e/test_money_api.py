@@ -202,3 +202,63 @@ async def test_a_guarantee_paid_week_is_invoiced_to_the_fund_and_strangers_get_4
         assert fund.status_code == 200, fund.text
         [usd] = [p for p in fund.json() if p["currency"] == "USD"]
         assert usd["paid_out_cents"] >= 60_00 and usd["outstanding_cents"] >= 60_00
+
+
+def test_invoices_migrate_down_and_up_and_number_weeks_one_after_another() -> None:
+    """On a database of its own: 0005 downgrades and upgrades cleanly; issued invoices take consecutive
+    numbers, a second issue of a week returns the first, and a week nobody paid for gets none."""
+    from alembic import command
+    from sqlmodel import Session
+
+    from store import statements
+    from store.db import alembic_config, get_engine
+    from store.models import Contract
+    from store.users import create_user
+    from tests.harness import drop_database, local_postgres_url
+
+    url = local_postgres_url()
+    if url is None:
+        pytest.skip("no local PostgreSQL")
+    try:
+        config = alembic_config(url)
+        command.upgrade(config, "head")
+        command.downgrade(config, "0002")
+        command.upgrade(config, "head")
+        with Session(get_engine(url)) as session:
+            client = create_user(session=session, email="c@invoice.test", role="client")
+            provider = create_user(session=session, email="p@invoice.test", role="provider")
+            contract = Contract(client_id=client.id, provider_id=provider.id, title="T", rate_cents=6000,
+                                currency="USD", weekly_limit_hours=40, status="active")  # fmt: skip
+            session.add(contract)
+            session.flush()
+            weeks = [past_week(n) for n in (5, 4, 3)]
+            for n, week in enumerate(weeks[:2]):
+                ledger.fund_client(session=session, client_id=client.id, amount_cents=1000, currency="USD",
+                                   key=f"funding:{n}")  # fmt: skip
+                ledger.charge_client(session=session, key=f"charge:{contract.id}:{n}", client_id=client.id,
+                                     provider_id=provider.id, amount_cents=1000, currency="USD",
+                                     contract_id=contract.id, week_start=week)  # fmt: skip
+            issued = [
+                statements.issue_invoice(
+                    session=session,
+                    contract_id=contract.id,
+                    week_start=week,
+                    currency="USD",
+                    content_hash="0" * 64,
+                )
+                for week in weeks
+            ]
+            first, second, unpaid = issued
+            assert first is not None and second is not None and unpaid is None
+            assert second.number == first.number + 1 and first.amount_cents == first.client_paid_cents == 1000
+            again = statements.issue_invoice(
+                session=session,
+                contract_id=contract.id,
+                week_start=weeks[0],
+                currency="USD",
+                content_hash="1" * 64,
+            )
+            assert again == first
+            session.commit()
+    finally:
+        drop_database(url)
