@@ -144,10 +144,16 @@ def fund_position(session: Session, admin: User) -> list[FundPositionPublic]:
     ]  # fmt: skip
 
 
-def clients_money(session: Session, admin: User, currency: str = "USD") -> list[statements.ClientMoney]:
+def clients_money(
+    session: Session, admin: User, currency: str = "USD", *, limit: int = 100, offset: int = 0
+) -> list[statements.ClientMoney]:
+    """Clients by email with their balance, hold, debt and credit line."""
     _need(admin, "admin", "the clients' balances")
-    audit(session=session, actor=admin, action="admin.read", subject_type="users", subject_id="money")
-    return statements.clients_money(session=session, currency=check_currency(currency))
+    audit(session=session, actor=admin, action="admin.read", subject_type="users", subject_id="money",
+          detail={"offset": offset})  # fmt: skip
+    return statements.clients_money(
+        session=session, currency=check_currency(currency), limit=limit, offset=offset
+    )
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from domain.timesheet import Timesheet
 
 router = page_router()
 CHART_WEEKS = 12
+CLIENTS_PER_PAGE = 100
 STATEMENT_LINES = 200  # the newest; the CSV has them all
 ADMIN_NOTICES = {
     "funded": "Top-up recorded: the client's balance is credited.",
@@ -107,38 +108,32 @@ async def money_page(viewer: ViewerDep, services: ServicesDep) -> Response:
 
 @router.get("/admin/money")
 async def admin_money(
-    viewer: ViewerDep, services: ServicesDep, done: str | None = Query(None, max_length=40)
-) -> Response:
-    return await render_admin(services, viewer, notice=ADMIN_NOTICES.get(done or ""))
+    viewer: ViewerDep, services: ServicesDep, done: str | None = Query(None, max_length=40),
+    offset: int = Query(0, ge=0, le=1_000_000),
+) -> Response:  # fmt: skip
+    return await render_admin(services, viewer, notice=ADMIN_NOTICES.get(done or ""), offset=offset)
 
 
 async def render_admin(
-    services: ServicesDep,
-    viewer: Viewer,
-    *,
-    notice: str | None = None,
-    error: str | None = None,
-    status: int = 200,
-) -> Response:
+    services: ServicesDep, viewer: Viewer, *, notice: str | None = None, error: str | None = None, status: int = 200,
+    offset: int = 0,
+) -> Response:  # fmt: skip
     if viewer.user.role != "admin":
         raise Forbidden("this page is for admins", "role_required")
 
     def load(session: Session) -> dict:
         return {
-            "clients": service.clients_money(session, viewer.user),
+            "clients": service.clients_money(session, viewer.user, limit=CLIENTS_PER_PAGE + 1, offset=offset),
             "fund": service.fund_position(session, viewer.user),
         }
 
     data = await services.db(load)
+    more = len(data["clients"]) > CLIENTS_PER_PAGE
+    data["clients"] = data["clients"][:CLIENTS_PER_PAGE]
     context = base_context(
-        viewer,
-        "Money (admin)",
-        notice=notice,
-        error=error,
-        request_id=new_request_id(),
-        money=format_money,
-        **data,
-    )
+        viewer, "Money (admin)", notice=notice, error=error, request_id=new_request_id(), offset=offset,
+        next_offset=offset + CLIENTS_PER_PAGE if more else None, per_page=CLIENTS_PER_PAGE, **data,
+    )  # fmt: skip
     return render("admin_money.html", context, status)
 
 
