@@ -153,7 +153,12 @@ def issue_due(session: Session, user: User) -> None:
     """Issue the invoices of the user's weeks whose money is final, oldest week first (the money page
     calls it, so a party's weeks are numbered in week order the first time either party looks, rather
     than in the order someone downloads them)."""
-    for week in reversed(statement_service.weeks(session, user)):
+    due = [
+        w
+        for c in statement_service.currencies(session, user)
+        for w in statement_service.weeks(session, user, c)
+    ]
+    for week in sorted(due, key=lambda w: (w.week_start, w.title)):
         if week.invoice_number is None and week.status in statement_service.INVOICED_STATUSES:
             snapshot = snapshot_of(session=session, contract_id=week.contract_id, week=week.week_start)
             if snapshot is not None:

@@ -98,6 +98,16 @@ def weeks(session: Session, user: User, currency: str = "USD") -> list[EarningWe
     return [_week_public(w, numbers) for w in rows]
 
 
+def currencies(session: Session, user: User) -> list[str]:
+    """The currencies the user has money or weeks in (USD when none yet)."""
+    found = {currency for _, currency in statements.owner_balances(session=session, owner_id=user.id)}
+    if user.role == "provider":
+        found |= {w.currency for w in statements.earning_weeks(session=session, provider_id=user.id)}
+    else:
+        found |= {w.currency for w in statements.earning_weeks(session=session, client_id=user.id)}
+    return sorted(found) or ["USD"]
+
+
 def earnings(session: Session, user: User, currency: str = "USD") -> EarningsPublic:
     """The provider's money: in review (billed, unpaid), in escrow (the security period), released and
     available, per week and per contract."""

@@ -26,7 +26,7 @@ from api.web.render import base_context, page_router, redirect, render
 from api.web.security import new_request_id, request_id
 from domain.calendar import week_label
 from domain.errors import DomainError, Forbidden
-from domain.money import cents_from_text, format_money
+from domain.money import cents_from_text, check_currency, format_money
 from domain.text import MAX_REASON_CHARS
 from domain.timesheet import Timesheet
 
@@ -51,7 +51,9 @@ def day_chart(sheet: Timesheet) -> Chart:
     )  # fmt: skip
 
 
-def _money_charts(session: Session, viewer: Viewer, weeks: list[EarningWeekPublic]) -> list[Chart]:
+def _money_charts(
+    session: Session, viewer: Viewer, weeks: list[EarningWeekPublic], currency: str
+) -> list[Chart]:
     work = service.work_by_week(session, viewer.user, CHART_WEEKS)
     labels = [f"{start:%d %b}" for start, _ in work]
     worked = stacked(
@@ -60,7 +62,6 @@ def _money_charts(session: Session, viewer: Viewer, weeks: list[EarningWeekPubli
         "stacked; each column's total is written above it.",
         WORK_SERIES, labels, [[s.guaranteed, s.other, s.manual] for _, s in work], hours, "hours", scale_step=60,
     )  # fmt: skip
-    currency = "USD"  # service.weeks lists the USD weeks (the pages show USD, the API takes ?currency=)
     paid = {week_label(start): [0, 0] for start, _ in work}
     for week in weeks:
         row = paid.get(week_label(week.week_start))
@@ -78,8 +79,11 @@ def _money_charts(session: Session, viewer: Viewer, weeks: list[EarningWeekPubli
 
 
 @router.get("/money")
-async def money_page(viewer: ViewerDep, services: ServicesDep) -> Response:
-    """The client's statement or the provider's earnings."""
+async def money_page(
+    viewer: ViewerDep, services: ServicesDep, currency: str = Query("", max_length=3)
+) -> Response:
+    """The client's statement or the provider's earnings, in one currency (the first the user has, or
+    ``?currency=``)."""
     user = viewer.user
     if user.role == "admin":
         return redirect("/admin/money")
@@ -88,17 +92,17 @@ async def money_page(viewer: ViewerDep, services: ServicesDep) -> Response:
 
     def load(session: Session) -> dict:
         exports.issue_due(session, user)
-        weeks = service.weeks(session, user)
+        held = service.currencies(session, user)
+        shown = check_currency(currency) if currency else held[0]
+        weeks = service.weeks(session, user, shown)
         found: dict = {
-            "weeks": weeks,
-            "charts": _money_charts(session, viewer, weeks),
-            "statement": None,
-            "earnings": None,
-        }
+            "weeks": weeks, "charts": _money_charts(session, viewer, weeks, shown), "statement": None,
+            "earnings": None, "currencies": held, "currency": shown,
+        }  # fmt: skip
         if user.role == "client":
-            found["statement"] = service.statement(session, user, last=STATEMENT_LINES)
+            found["statement"] = service.statement(session, user, shown, last=STATEMENT_LINES)
         else:
-            found["earnings"] = service.earnings(session, user)
+            found["earnings"] = service.earnings(session, user, shown)
         return found
 
     data = await services.db(load)

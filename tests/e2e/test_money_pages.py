@@ -164,3 +164,16 @@ def test_money_pages_for_people_with_no_money_yet_and_for_roles_without_one(stac
         assert http.get("/money", follow_redirects=False).headers["location"] == "/admin/money"
         page = http.get("/admin/money")
         assert page.status_code == 200 and "record of money received outside the platform" in page.text
+
+
+def test_a_client_with_money_in_two_currencies_switches_between_them(stack: RunningStack) -> None:
+    client_id, token = stack.create_user("client")
+    stack.fund(client_id, 12_34, currency="EUR")
+    stack.fund(client_id, 56_78, currency="USD")
+    with web_session(stack, token) as http:
+        first = http.get("/money").text
+        assert 'aria-label="Currency"' in first and 'href="/money?currency=USD"' in first
+        assert '<dd id="balance">€12.34</dd>' in first  # the first currency in order
+        usd = http.get("/money", params={"currency": "USD"}).text
+        assert '<dd id="balance">$56.78</dd>' in usd and "/v1/statement.csv?currency=USD" in usd
+        assert http.get("/money", params={"currency": "XYZ"}).status_code == 422
