@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from sqlmodel import Session
 
@@ -180,13 +180,16 @@ class WorkSplit:
         return WorkSplit(self.guaranteed + entry.guaranteed_minutes, self.other + other, self.manual + manual)
 
 
-def split_by_day(sheet: Timesheet) -> list[WorkSplit]:
-    """Monday to Sunday (UTC) of one week."""
-    days = [WorkSplit() for _ in range(7)]
+def split_by_day(sheet: Timesheet, tz: tzinfo = UTC) -> list[tuple[date, WorkSplit]]:
+    """Each day the week touches in ``tz`` (seven in UTC, eight elsewhere: the UTC week straddles two
+    local Mondays), with the billable time that starts on it."""
+    first = sheet.week_start.astimezone(tz).date()
+    last = (sheet.week_start + timedelta(days=7, microseconds=-1)).astimezone(tz).date()
+    days = {first + timedelta(days=i): WorkSplit() for i in range((last - first).days + 1)}
     for entry in sheet.entries:
-        index = min(max((entry.start - sheet.week_start).days, 0), 6)
-        days[index] = days[index].add(entry)
-    return days
+        day = entry.start.astimezone(tz).date()
+        days[day] = days.get(day, WorkSplit()).add(entry)
+    return sorted(days.items())
 
 
 def work_by_week(session: Session, user: User, weeks_back: int = 12) -> list[tuple[datetime, WorkSplit]]:

@@ -98,7 +98,7 @@ async def render_week(
         can_respond=is_provider and sheet.status == "disputed" and dispute is not None and dispute.response is None
         and clock.now < dispute.response_deadline,
         editable=editable, manual_form=editable and contract.manual_allowed,
-        disputed=set(dispute.entry_ids) if dispute else set(), request_id=new_request_id(), day_chart=day_chart(sheet),
+        disputed=set(dispute.entry_ids) if dispute else set(), request_id=new_request_id(), day_chart=day_chart(sheet, clock),
         invoiced=sheet.status in INVOICED_STATUSES,
         entered=entered or {"start": clock.input_value(min(clock.now, start + timedelta(days=7)) - timedelta(hours=1)),
                             "end": "", "memo": ""},

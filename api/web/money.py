@@ -10,7 +10,6 @@ the same use cases as the REST API."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from fastapi import Form, Query
 from fastapi.responses import Response
@@ -24,6 +23,7 @@ from api.services import statements as service
 from api.web.charts import PAID_SERIES, WORK_SERIES, Chart, hours, stacked
 from api.web.render import base_context, page_router, redirect, render
 from api.web.security import new_request_id, request_id
+from api.web.view import Clock
 from domain.calendar import week_label
 from domain.errors import DomainError, Forbidden
 from domain.money import cents_from_text, check_currency, format_money
@@ -40,14 +40,14 @@ ADMIN_NOTICES = {
 }
 
 
-def day_chart(sheet: Timesheet) -> Chart:
-    """Hours per day of one week (the week page)."""
-    days = service.split_by_day(sheet)
-    labels = [f"{sheet.week_start + timedelta(days=i):%a %d}" for i in range(7)]
+def day_chart(sheet: Timesheet, clock: Clock) -> Chart:
+    """Hours per day of one week (the week page), by the viewer's days like the grid below it."""
+    days = service.split_by_day(sheet, clock.tz)
     return stacked(
-        "hours-per-day", "Hours per day", "Billable hours on each day of the week (UTC): guaranteed, billable "
-        "but not guaranteed, and manual time, stacked; each column's total is written above it.",
-        WORK_SERIES, labels, [[d.guaranteed, d.other, d.manual] for d in days], hours, "hours", scale_step=60,
+        "hours-per-day", "Hours per day", f"Billable hours on each day of the week ({clock.name} days): "
+        "guaranteed, billable but not guaranteed, and manual time, stacked; each column's total is written above it.",
+        WORK_SERIES, [f"{day:%a %d}" for day, _ in days], [[d.guaranteed, d.other, d.manual] for _, d in days], hours,
+        "hours", scale_step=60,
     )  # fmt: skip
 
 

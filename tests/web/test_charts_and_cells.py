@@ -73,3 +73,33 @@ def test_pdf_text_keeps_latin_1_and_writes_the_euro_sign_out() -> None:
     assert _latin("Łukasz Dvořák") == "Lukasz Dvorák"  # á is Latin-1; ř loses its mark
     assert _latin("€25.50") == "EUR 25.50"
     assert _latin("李 🚀") == "? ?"
+
+
+def test_hours_per_day_follow_the_viewers_days() -> None:
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from api.services.statements import WorkSplit, split_by_day
+    from domain.timesheet import Timesheet, TimesheetEntry
+
+    monday = datetime(2026, 11, 16, tzinfo=UTC)
+
+    def entry(day: int, hour: int, kind: str, minutes: int, guaranteed: int) -> TimesheetEntry:
+        start = monday.replace(day=16 + day, hour=hour)
+        return TimesheetEntry(entry_id=f"{kind}-{day}-{hour}", kind=kind, start=start, minutes=minutes,  # type: ignore[arg-type]
+                              billable_minutes=minutes, guaranteed_minutes=guaranteed)  # fmt: skip
+
+    sheet = Timesheet(
+        week_start=monday, currency="USD", rate_cents=6000, weekly_limit_hours=40, documented_minutes=24,
+        tracked_minutes=12, manual_minutes=30, billable_minutes=66, guaranteed_minutes=12, amount_cents=6600,
+        guaranteed_cents=1200,
+        entries=[entry(0, 2, "slot", 12, 12), entry(0, 9, "slot", 12, 0), entry(0, 9, "tracked", 12, 0),
+                 entry(6, 23, "manual", 30, 0)],
+    )  # fmt: skip
+    utc = split_by_day(sheet)
+    assert [d for d, _ in utc] == [date(2026, 11, 16 + i) for i in range(7)]
+    assert utc[0][1] == WorkSplit(guaranteed=12, other=24, manual=0) and utc[6][1] == WorkSplit(manual=30)
+    new_york = split_by_day(sheet, ZoneInfo("America/New_York"))  # the UTC week: Sun 19:00 to Sun 19:00
+    assert [d for d, _ in new_york] == [date(2026, 11, 15 + i) for i in range(8)]
+    assert new_york[0][1].guaranteed == 12  # 02:00 UTC Monday is Sunday evening in New York
+    assert new_york[1][1].other == 24 and new_york[7][1].manual == 30
