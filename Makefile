@@ -40,7 +40,7 @@ typecheck:
 	$(BIN)/mypy
 
 unit: install
-	$(BIN)/pytest tests/domain tests/workflows -q
+	$(BIN)/pytest tests/domain tests/workflows tests/web -q
 
 bench: install system-deps
 	$(BIN)/python -m bench.capture

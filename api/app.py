@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 from api.deps import SESSION_COOKIE
-from api.routes import accounts, captures, contracts, credit, health, support, timesheets, users
+from api.routes import accounts, captures, contracts, credit, health, money, support, timesheets, users
 from api.services import Services
 from api.temporal import TemporalGateway
 from api.web import docs, pages
@@ -135,7 +135,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
-    for module in (health, users, accounts, credit, contracts, captures, timesheets, support, docs, pages):
+    for module in (
+        health,
+        users,
+        accounts,
+        credit,
+        money,
+        contracts,
+        captures,
+        timesheets,
+        support,
+        docs,
+        pages,
+    ):
         app.include_router(module.router)
     upload_limit = settings.max_image_bytes * settings.max_monitors + 256 * 1024
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, upload_limit=upload_limit)

@@ -360,3 +360,73 @@ class DeviceTokenIssued(BaseModel):
 
 class DeviceApprove(BaseModel):
     user_code: str = Field(max_length=20)
+
+
+# --- statements, earnings, the guarantee fund (api/services/statements.py) ------------------------------
+
+
+class StatementLinePublic(BaseModel):
+    at: datetime
+    kind: str = Field(description="funding, hold, hold_release, charge, …")
+    contract_id: uuid.UUID | None
+    week_start: datetime | None
+    memo: str
+    amount_cents: int = Field(description="What the line did to the available balance (negative: out)")
+    held_change_cents: int = Field(description="What it did to the money held for weeks in progress")
+    balance_cents: int = Field(description="Running available balance after the line")
+    held_cents: int = Field(description="Running hold after the line")
+
+
+class StatementPublic(BaseModel):
+    client_id: uuid.UUID
+    currency: str
+    balance_cents: int
+    held_cents: int
+    owed_cents: int
+    total_lines: int = Field(description="Lines in the whole statement (``lines`` may be the newest only)")
+    lines: list[StatementLinePublic]
+
+
+class EarningWeekPublic(BaseModel):
+    contract_id: uuid.UUID
+    title: str
+    week_start: datetime
+    iso_week: str
+    status: str
+    billable_minutes: int
+    amount_cents: int
+    charged_cents: int = Field(description="Paid by the client")
+    guarantee_cents: int = Field(description="Paid by the guarantee fund")
+    in_review_cents: int = Field(description="Billed, not yet paid by anyone")
+    in_escrow_cents: int = Field(description="Paid, held for the security period")
+    released_cents: int = Field(description="Released to the provider's available balance")
+    invoice_number: int | None = None
+
+
+class EarningContractPublic(BaseModel):
+    contract_id: uuid.UUID
+    title: str
+    amount_cents: int
+    in_review_cents: int
+    in_escrow_cents: int
+    released_cents: int
+
+
+class EarningsPublic(BaseModel):
+    provider_id: uuid.UUID
+    currency: str
+    in_review_cents: int
+    in_escrow_cents: int
+    available_cents: int = Field(description="The provider's available balance in the ledger")
+    paid_out_cents: int = Field(description="What left the available balance (payouts to the provider)")
+    released_cents: int
+    weeks: list[EarningWeekPublic]
+    contracts: list[EarningContractPublic]
+
+
+class FundPositionPublic(BaseModel):
+    currency: str
+    paid_out_cents: int
+    recovered_cents: int
+    outstanding_cents: int
+    balance_cents: int

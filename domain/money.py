@@ -69,3 +69,13 @@ def format_money(cents: int, currency: str) -> str:
     text = f"{major:,}.{minor:02d}"
     symbol = _SYMBOLS.get(currency)
     return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
+
+
+def cents_from_text(text: str, *, what: str = "amount") -> int:
+    """``250``, ``250.5`` or ``1,250.50`` (major units, as a person types them in a form) to whole cents,
+    without a float; more than two decimals, a sign or anything else is refused."""
+    cleaned = str(text).strip().replace(",", "").replace("_", "")
+    major, dot, minor = cleaned.partition(".")
+    if not major.isdigit() or (dot and not (minor.isdigit() and len(minor) <= 2)) or not major.isascii():
+        raise InvalidInput(f"{what} is not an amount such as 250.00", "amount_invalid")
+    return check_cents(int(major) * 100 + int(minor.ljust(2, "0") if dot else 0), what=what)

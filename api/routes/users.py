@@ -20,10 +20,10 @@ from api.schemas import (
     UserCreate,
     UserPublic,
 )
+from api.services import money
 from api.services import users as user_service
 from domain.errors import NotFound
 from domain.money import check_currency
-from store import ledger
 from store.audit import audit
 from store.models import User
 from store.users import create_user, issue_token, list_tokens, revoke_token
@@ -118,19 +118,7 @@ def revoke(token_id: uuid.UUID, session: SessionDep, admin: AdminUser) -> None:
 
 @router.post("/admin/clients/{client_id}/funding", response_model=BalancePublic, tags=["admin"])
 def fund(client_id: uuid.UUID, body: Funding, session: SessionDep, admin: AdminUser) -> BalancePublic:
-    client = session.get(User, client_id)
-    if client is None or client.role != "client":
-        raise NotFound(f"no client {client_id}")
-    currency = body.currency.upper()
-    ledger.fund_client(
-        session=session, client_id=client.id, amount_cents=body.amount_cents, currency=currency,
-        key=f"funding:{client.id}:{body.request_id}", memo=f"funded by {admin.email}",
-    )  # fmt: skip
-    audit(
-        session=session, actor=admin, action="client.fund", subject_type="user", subject_id=str(client.id),
-        detail={"amount_cents": body.amount_cents, "currency": currency},
-    )  # fmt: skip
-    return _balance(session, client.id, currency)
+    return money.fund(session, admin, client_id, body.amount_cents, body.currency, body.request_id)
 
 
 @router.get("/balance", response_model=BalancePublic, tags=["client"])
@@ -138,16 +126,4 @@ def my_balance(
     session: SessionDep, client: ClientUser, settings: SettingsDep, currency: str = "USD"
 ) -> BalancePublic:
     # checked before the lookup: it creates the account on first use, so a bad code would be stored
-    return _balance(session, client.id, check_currency(currency))
-
-
-def _balance(session: SessionDep, client_id: uuid.UUID, currency: str) -> BalancePublic:
-    receivable = ledger.account(
-        session=session, kind="client_receivable", owner_id=client_id, currency=currency
-    )
-    return BalancePublic(
-        client_id=client_id,
-        currency=currency,
-        balance_cents=ledger.client_balance(session=session, client_id=client_id, currency=currency),
-        owed_cents=-ledger.balance(session=session, account_id=receivable.id),
-    )
+    return money.balance(session, client.id, check_currency(currency))

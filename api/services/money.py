@@ -1,4 +1,5 @@
-"""Money an admin decides: the guarantee exposure the platform accepts for a client (a credit line)."""
+"""Money an admin decides: the guarantee exposure the platform accepts for a client (a credit line), and
+top-ups recorded for money received outside the platform."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import uuid
 
 from sqlmodel import Session
 
-from api.schemas import CreditLinePublic
+from api.schemas import BalancePublic, CreditLinePublic
 from domain.errors import NotFound
 from domain.money import check_currency
 from domain.text import MAX_REASON_CHARS, check_text
-from store import security
+from store import ledger, security
 from store.audit import audit
 from store.models import User
 
@@ -56,3 +57,33 @@ def set_credit_line(
         detail={"currency": currency, "limit_cents": limit_cents, "reason": reason},
     )  # fmt: skip
     return credit_line(session, admin, client_id, currency)
+
+
+def fund(
+    session: Session, admin: User, client_id: uuid.UUID, amount_cents: int, currency: str, request_id: str
+) -> BalancePublic:
+    """Record money received for a client outside the platform (the prepaid adapter): a top-up of the
+    client's balance, once per request id."""
+    client = _client(session, client_id)
+    currency = check_currency(currency)
+    ledger.fund_client(
+        session=session, client_id=client.id, amount_cents=amount_cents, currency=currency,
+        key=f"funding:{client.id}:{request_id}", memo=f"funded by {admin.email}",
+    )  # fmt: skip
+    audit(
+        session=session, actor=admin, action="client.fund", subject_type="user", subject_id=str(client.id),
+        detail={"amount_cents": amount_cents, "currency": currency},
+    )  # fmt: skip
+    return balance(session, client.id, currency)
+
+
+def balance(session: Session, client_id: uuid.UUID, currency: str) -> BalancePublic:
+    receivable = ledger.account(
+        session=session, kind="client_receivable", owner_id=client_id, currency=currency
+    )
+    return BalancePublic(
+        client_id=client_id,
+        currency=currency,
+        balance_cents=ledger.client_balance(session=session, client_id=client_id, currency=currency),
+        owed_cents=-ledger.balance(session=session, account_id=receivable.id),
+    )

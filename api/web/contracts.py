@@ -16,6 +16,8 @@ from api.links import make_link
 from api.services import captures as capture_service
 from api.services import timesheets as service
 from api.services.contracts import contract_lines
+from api.services.statements import INVOICED_STATUSES
+from api.web.money import day_chart
 from api.web.render import NOTICES, base_context, clock_for, page_router, redirect, render
 from api.web.security import home_of, new_request_id, request_id
 from api.web.view import Clock, week_days, week_grid
@@ -97,7 +99,8 @@ async def render_week(
         can_respond=is_provider and sheet.status == "disputed" and dispute is not None and dispute.response is None
         and clock.now < dispute.response_deadline,
         editable=editable, manual_form=editable and contract.manual_allowed,
-        disputed=set(dispute.entry_ids) if dispute else set(), request_id=new_request_id(),
+        disputed=set(dispute.entry_ids) if dispute else set(), request_id=new_request_id(), day_chart=day_chart(sheet, clock),
+        invoiced=sheet.status in INVOICED_STATUSES,
         entered=entered or {"start": clock.input_value(min(clock.now, start + timedelta(days=7)) - timedelta(hours=1)),
                             "end": "", "memo": ""},
     )  # fmt: skip

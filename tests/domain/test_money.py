@@ -10,6 +10,7 @@ from domain.errors import InvalidInput
 from domain.money import (
     MAX_CENTS,
     amount_for_minutes,
+    cents_from_text,
     check_cents,
     check_currency,
     format_money,
@@ -200,3 +201,29 @@ FORMATS = [
 @pytest.mark.parametrize(("name", "cents", "currency", "expected"), FORMATS, ids=ids(FORMATS))
 def test_format_money(name: str, cents: int, currency: str, expected: str) -> None:
     assert format_money(cents, currency) == expected
+
+
+# --- cents_from_text (the admin's top-up form) ----------------------------------------------------------
+
+TYPED = [
+    ("whole units", "250", 25000),
+    ("one decimal", "250.5", 25050),
+    ("two decimals", "250.50", 25050),
+    ("grouped thousands", "1,250.50", 125050),
+    ("spaces around", " 12 ", 1200),
+    ("zero", "0", 0),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "cents"), TYPED, ids=ids(TYPED))
+def test_cents_from_text(name: str, text: str, cents: int) -> None:
+    assert cents_from_text(text) == cents
+
+
+@pytest.mark.parametrize(
+    "text", ["", "12.345", "-5", "+5", "1e3", "12.", ".5", "abc", "١٢", "NaN", "10000000000000000"]
+)
+def test_cents_from_text_refuses_what_is_not_an_amount(text: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        cents_from_text(text)
+    assert refused.value.code == "amount_invalid"

@@ -347,6 +347,17 @@ TABLE: dict[str, tuple[Target, tuple[int, ...]]] = {
                                                 (403,  403,    403,  403,    403,  403,    200,  200)),
     "admin: reset a second factor": (on_spare_user("DELETE", "/v1/admin/users/{id}/second-factor"),
                                                 (403,  403,    403,  403,    403,  403,    200,  200)),
+    # the other contract has no submitted week: nothing to export, for support and admin too
+    "a week's entries as CSV":     (lambda w, r, o: on_contract("GET", f"/v1/contracts/{{id}}/timesheets/{w.approve_week}.csv")(w, r, o),
+                                                (200,  404,    200,  404,    200,  404,    200,  404)),
+    "weeks as CSV":                (lambda w, r, o: on_contract("GET", f"/v1/contracts/{{id}}/timesheets.csv?from={w.dispute_week}&to={w.approve_week}")(w, r, o),
+                                                (200,  404,    200,  404,    200,  200,    200,  200)),
+    "statement":                   (fixed("GET", "/v1/statement"),
+                                                (403,  403,    200,  200,    403,  403,    403,  403)),
+    "earnings":                    (fixed("GET", "/v1/earnings"),
+                                                (200,  200,    403,  403,    403,  403,    403,  403)),
+    "admin: the guarantee fund":   (fixed("GET", "/v1/admin/guarantee-fund"),
+                                                (403,  403,    403,  403,    403,  403,    200,  200)),
 }
 # fmt: on
 CELLS = [(role, whose) for role in ROLES for whose in ("own", "other")]
