@@ -340,6 +340,31 @@ class CreditLine(SQLModel, table=True):
     updated_at: datetime = _ts(default_factory=utcnow)
 
 
+class Invoice(SQLModel, table=True):
+    """A numbered invoice of a charged or guarantee-paid week (migration 0005): issued once, never changed
+    (a trigger refuses updates and deletes); the number comes from a sequence."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        CheckConstraint(
+            "client_paid_cents >= 0 AND guarantee_paid_cents >= 0 "
+            "AND amount_cents = client_paid_cents + guarantee_paid_cents",
+            name="ck_invoices_cents",
+        ),
+        UniqueConstraint("contract_id", "week_start", name="uq_invoice_contract_week"),
+    )
+
+    number: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    contract_id: uuid.UUID = Field(sa_column=Column(ForeignKey("contracts.id"), nullable=False))
+    week_start: datetime = _ts()
+    currency: str = Field(sa_column=Column(String(3), nullable=False))
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    client_paid_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    guarantee_paid_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    content_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    issued_at: datetime = _ts(default_factory=utcnow)
+
+
 class AuthGeneration(SQLModel, table=True):
     """One row, bumped by PostgreSQL triggers on any revocation (migration 0004): what a cached bearer
     check is compared with (store/auth.py). Written only by those triggers."""
