@@ -179,6 +179,7 @@ def ingest_capture(
             bytes_total=sum(len(c.data) for c in checked),
             keyboard_events=meta.keyboard_events,
             mouse_events=meta.mouse_events,
+            source=meta.source,
             created_at=now,
         )
         session.add(row)

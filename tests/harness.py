@@ -57,6 +57,7 @@ def stack_settings(data_dir: Path, database_url: str | None = None, **overrides:
         "api_port": free_port(),
         "worker_health_port": free_port(),
         "secret_key": "test-secret-" + uuid.uuid4().hex,
+        "tracker_test_slot_seconds": 6,  # the browser tracker's tests plan 6-second slots (?slot_seconds=6)
     }
     values.update(overrides)
     return Settings.model_construct(**{**Settings().model_dump(), **values})

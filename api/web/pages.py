@@ -1,5 +1,5 @@
 """The server-rendered pages, put together: sign-in (``account.py``), the contract list and the week
-(``contracts.py``), the support console (``support.py``), and the static files. What they share lives in
+(``contracts.py``), the browser tracker (``tracker.py``), the support console (``support.py``), and the static files. What they share lives in
 ``render.py``; the use cases they call in ``api/services``; their dependencies in ``api/deps.py``.
 
 Every page answer carries the security headers (``api/web/security.py``); every POST form carries the
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web import account, contracts, support
+from api.web import account, contracts, support, tracker
 from api.web.render import HERE, SecureStatic, steady_heap
 
 router = APIRouter(include_in_schema=False, lifespan=steady_heap)
 router.mount("/static", SecureStatic(directory=HERE / "static"), name="static")
-for area in (account, contracts, support):
+for area in (account, contracts, support, tracker):
     router.include_router(area.router)
 
 __all__ = ["router"]

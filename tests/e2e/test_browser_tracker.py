@@ -1,0 +1,298 @@
+"""The browser tracker page (``/contracts/{id}/track``) on the real stack, in headless Chromium with a
+fake screen share (``--use-fake-ui-for-media-stream --use-fake-device-for-media-stream
+--auto-accept-this-tab-capture`` give ``getDisplayMedia`` a real stream of the tab).
+
+The page plans 6-second slots here (``?slot_seconds=6``, honoured because the test stack sets
+``tracker_test_slot_seconds``); ingest keeps its 12-minute slots, so several captures share one slot.
+Every wait is on a condition (a capture arrived, the queue emptied), never a fixed sleep, except the
+one negative check that nothing arrives after the share ended."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Dialog, Page, Request, Route, async_playwright, expect
+
+from domain.calendar import week_label
+from tests.e2e.test_web import CHROMIUM_ARGS, sign_in
+from tests.harness import RunningStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+SCREEN_ARGS = [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--auto-accept-this-tab-capture",
+]
+SLOT_SECONDS = 6
+CAPTURE_ROUTE = "**/v1/contracts/*/captures"
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=CHROMIUM_ARGS + SCREEN_ARGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+class Tracker:
+    """A provider's contract and its tracker page, with every capture upload the page made."""
+
+    def __init__(self, stack: RunningStack, contract_id: str, provider_token: str, page: Page) -> None:
+        self.stack = stack
+        self.contract_id = contract_id
+        self.provider_token = provider_token
+        self.page = page
+        self.posts: list[str] = []  # the capture id of every upload the server answered 201 or 200
+        self.created: list[str] = []  # ... answered 201
+        page.on("requestfinished", self._finished)
+
+    async def _finished(self, request: Request) -> None:
+        if request.method != "POST" or not request.url.endswith("/captures"):
+            return
+        response = await request.response()
+        if response is not None and response.status in (200, 201):
+            body = await response.json()
+            self.posts.append(body["capture_id"])
+            if response.status == 201:
+                self.created.append(body["capture_id"])
+
+    def captures(self) -> list[dict[str, Any]]:
+        with self.stack.client(self.provider_token) as http:
+            response = http.get(
+                f"/v1/contracts/{self.contract_id}/captures", params={"week": week_label(datetime.now(UTC))}
+            )
+            assert response.status_code == 200, response.text
+            return list(response.json()["items"])
+
+    async def wait_for_captures(self, count: int, within_ms: float = 60_000) -> list[dict[str, Any]]:
+        """At least ``count`` captures the server confirmed to the page, as the API lists them."""
+        await self.page.wait_for_function("n => window.__delivered >= n", arg=count, timeout=within_ms)
+        return self.captures()
+
+    async def queued(self) -> int:
+        return int(await self.page.text_content("#queued") or "0")
+
+    async def start(self, memo: str = "") -> None:
+        if memo:
+            await self.page.fill("#memo", memo)
+        await self.page.click("#start")
+        await expect(self.page.locator("#state")).to_have_text("tracking")
+
+
+async def open_tracker(
+    stack: RunningStack, browser: Browser, *, work_view: bool = True, title: str = "Browser tracking"
+) -> Tracker:
+    _client_id, client_token = stack.create_user("client")
+    provider_id, provider_token = stack.create_user("provider")
+    contract_id = stack.create_contract(client_token, provider_id, work_view=work_view, title=title)
+    page, _ = await sign_in(browser, stack, provider_token)
+    tracker = Tracker(stack, contract_id, provider_token, page)
+    # the page counts the captures the server confirmed, for the tests to wait on
+    await page.add_init_script(
+        "window.__delivered = 0; const f = window.fetch; window.fetch = async (...a) => { const r = await f(...a);"
+        " if (a[1] && a[1].method === 'POST' && (r.status === 201 || r.status === 200)) window.__delivered++;"
+        " return r; };"
+    )
+    await page.goto(f"/contracts/{contract_id}/track?slot_seconds={SLOT_SECONDS}")
+    return tracker
+
+
+async def test_captures_arrive_with_their_memo_and_source_browser_and_the_week_marks_them(
+    stack: RunningStack, browser: Browser, artifacts: Path
+) -> None:
+    tracker = await open_tracker(stack, browser)
+    page = tracker.page
+    # linked from the contract list and the week page
+    await page.goto("/contracts")
+    await page.click(f"a.track-link[href='/contracts/{tracker.contract_id}/track']")
+    await page.wait_for_url(f"**/contracts/{tracker.contract_id}/track")
+    await page.goto(f"/contracts/{tracker.contract_id}/week/{week_label(datetime.now(UTC))}")
+    assert await page.get_attribute("#track-link", "href") == f"/contracts/{tracker.contract_id}/track"
+    await page.goto(f"/contracts/{tracker.contract_id}/track?slot_seconds={SLOT_SECONDS}")
+    assert await page.get_attribute("#tracker", "data-slot-seconds") == str(SLOT_SECONDS)
+    await page.screenshot(path=artifacts / "tracker-before-start.png", full_page=True)
+
+    await tracker.start("Invoice export, in the browser")
+    assert "UTC" in (await page.text_content("#next-slot") or "")
+    rows = await tracker.wait_for_captures(2)
+    assert len(rows) >= 2
+    for row in rows:
+        assert row["source"] == "browser"
+        assert row["kind"] == "screenshot"
+        assert row["memo"] == "Invoice export, in the browser"
+        assert row["monitor_count"] == 1 and row["keyboard_events"] is None
+    ids = [row["capture_id"] for row in rows]
+    assert len(set(ids)) == len(ids)
+    assert all(count == 1 for count in Counter(tracker.created).values())
+    await expect(page.locator("#last-capture")).to_be_visible()
+    await page.wait_for_function("document.getElementById('week-total').textContent !== '0 min'")
+    await page.screenshot(path=artifacts / "tracker-tracking.png", full_page=True)
+
+    # pause: no capture while paused
+    await page.click("#pause")
+    await expect(page.locator("#state")).to_have_text("paused")
+    await page.click("#resume")
+    await expect(page.locator("#state")).to_have_text("tracking")
+
+    # the last capture's delete button calls DELETE /v1/captures/{id} with the session and its CSRF token
+    await page.click("#stop")
+    await page.wait_for_function("() => Number(document.getElementById('queued').textContent) === 0")
+    last = await page.get_attribute("#delete-last", "data-capture")
+    assert last
+    await page.click("#delete-last")
+    await expect(page.locator("#message")).to_contain_text("deleted")
+    assert last not in {row["capture_id"] for row in tracker.captures()}
+
+    # the week marks browser captures and says "browser" instead of activity counts
+    await page.goto(f"/contracts/{tracker.contract_id}/week/{week_label(datetime.now(UTC))}")
+    assert await page.locator(".source-mark").count() >= 1
+    assert await page.locator("p.activity", has_text="browser").count() >= 1
+    await page.screenshot(path=artifacts / "tracker-week-marks.png", full_page=True)
+    await page.context.close()
+
+
+async def test_offline_then_online_delivers_each_capture_once(stack: RunningStack, browser: Browser) -> None:
+    tracker = await open_tracker(stack, browser)
+    page = tracker.page
+    await tracker.start("offline for a while")
+    await page.context.set_offline(True)
+    await page.wait_for_function(
+        "() => Number(document.getElementById('queued').textContent) >= 2", timeout=60_000
+    )
+    await page.click("#stop")
+    waiting = await page.evaluate("""() => new Promise((resolve) => {
+        const open = indexedDB.open('workproof-tracker');
+        open.onsuccess = () => {
+          const all = open.result.transaction('captures').objectStore('captures').getAll();
+          all.onsuccess = () => resolve(all.result.map((item) => item.id));
+        };
+      })""")
+    assert len(waiting) >= 2
+    await page.context.set_offline(False)  # the "online" event sends the queue at once
+    await page.wait_for_function(
+        "() => Number(document.getElementById('queued').textContent) === 0", timeout=60_000
+    )
+    ids = [row["capture_id"] for row in tracker.captures()]
+    assert set(waiting) <= set(ids)
+    assert len(ids) == len(set(ids))
+    assert all(count == 1 for count in Counter(tracker.posts).values()), tracker.posts
+    await page.context.close()
+
+
+async def test_a_reload_keeps_the_queue_warns_before_closing_and_sends_it_once(
+    stack: RunningStack, browser: Browser, artifacts: Path
+) -> None:
+    tracker = await open_tracker(stack, browser)
+    page = tracker.page
+
+    async def unreachable(route: Route) -> None:
+        await route.abort("connectionrefused")
+
+    await page.route(CAPTURE_ROUTE, unreachable)
+    await tracker.start("kept across a reload")
+    await page.wait_for_function(
+        "() => Number(document.getElementById('queued').textContent) >= 2", timeout=60_000
+    )
+    await page.click("#stop")
+    await page.screenshot(path=artifacts / "tracker-queued.png", full_page=True)
+    queued = await tracker.queued()
+    dialogs: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        dialogs.append(dialog.type)
+        await dialog.accept()
+
+    page.on("dialog", answer)
+    await page.unroute(CAPTURE_ROUTE)
+    await page.reload()
+    assert dialogs == ["beforeunload"]  # captures were waiting: the page asked before it went
+    await page.wait_for_function(
+        "() => Number(document.getElementById('queued').textContent) === 0", timeout=60_000
+    )
+    rows = tracker.captures()
+    assert len(rows) == queued
+    assert {row["memo"] for row in rows} == {"kept across a reload"}
+    assert sorted(tracker.created) == sorted(row["capture_id"] for row in rows)
+    await page.context.close()
+
+
+async def test_ending_the_share_stops_tracking_and_says_so(
+    stack: RunningStack, browser: Browser, artifacts: Path
+) -> None:
+    tracker = await open_tracker(stack, browser)
+    page = tracker.page
+    await tracker.start("until the share ends")
+    await tracker.wait_for_captures(1)
+    # what the browser's "Stop sharing" does to the track (a script's stop() fires no "ended" event:
+    # the page's watchdog notices the dead track)
+    await page.evaluate("document.getElementById('screen').srcObject.getVideoTracks()[0].stop()")
+    await expect(page.locator("#state")).to_have_text("stopped: the share ended", timeout=5_000)
+    await expect(page.locator("#message")).to_contain_text("The screen share ended")
+    await page.screenshot(path=artifacts / "tracker-share-ended.png", full_page=True)
+    await page.wait_for_function("() => Number(document.getElementById('queued').textContent) === 0")
+    count = len(tracker.captures())
+    await page.wait_for_timeout(2 * SLOT_SECONDS * 1000)  # two whole slots: nothing more is recorded
+    assert len(tracker.captures()) == count
+    assert await page.is_visible("#start")
+    await page.context.close()
+
+
+async def test_work_view_off_sends_tracked_slots_without_an_image(
+    stack: RunningStack, browser: Browser
+) -> None:
+    tracker = await open_tracker(stack, browser, work_view=False)
+    page = tracker.page
+    assert await page.get_attribute("#tracker", "data-work-view") == "off"
+    await tracker.start("Work View off")
+    rows = await tracker.wait_for_captures(2)
+    for row in rows:
+        assert row["kind"] == "tracked" and row["monitor_count"] == 0
+        assert row["source"] == "browser" and row["memo"] == "Work View off"
+    await page.context.close()
+
+
+async def test_a_refused_capture_shows_its_reason_and_is_not_retried(
+    stack: RunningStack, browser: Browser, artifacts: Path
+) -> None:
+    tracker = await open_tracker(stack, browser)
+    page = tracker.page
+    attempts: Counter[str] = Counter()
+
+    async def count(route: Route) -> None:
+        attempts[route.request.method] += 1
+        await route.continue_()
+
+    await page.route(CAPTURE_ROUTE, count)
+    await page.fill("#memo", "reads \u202ebackwards")
+    await expect(page.locator("#memo-problem")).to_contain_text("bidirectional override")
+    await page.click("#start")
+    refused = page.locator("#refused li.refused-capture").first
+    await expect(refused).to_be_visible(timeout=60_000)
+    assert await refused.get_attribute("data-code") == "text_invalid_character"
+    await expect(refused).to_contain_text("bidirectional override")
+    await page.click("#stop")
+    await page.wait_for_function("() => Number(document.getElementById('queued').textContent) === 0")
+    await page.screenshot(path=artifacts / "tracker-refused.png", full_page=True)
+    refused_ids = await page.locator("#refused li.refused-capture").evaluate_all(
+        "items => items.map((item) => item.dataset.capture)"
+    )
+    posts = attempts["POST"]
+    assert posts == len(refused_ids)  # one attempt each, never retried
+    await page.reload()
+    await expect(page.locator("#refused li.refused-capture")).to_have_count(len(refused_ids))
+    await page.wait_for_function("() => Number(document.getElementById('queued').textContent) === 0")
+    assert attempts["POST"] == posts  # still set aside after a reload
+    assert tracker.captures() == []
+    assert all(uuid.UUID(capture_id) for capture_id in refused_ids)
+    await page.context.close()
