@@ -43,6 +43,10 @@
   let lastId = data.last || "";
   let signInNeeded = false;
   const canvas = document.createElement("canvas");
+  const pending = document.createElement("canvas");
+  pending.width = 320;
+  pending.height = 180;
+  let pendingId = "";
   const context2d = canvas.getContext("2d", { alpha: false });
 
   // --- time and randomness ------------------------------------------------------------------------
@@ -220,7 +224,7 @@
 
   function scheduleRetry(ms) {
     clearTimeout(retryTimer);
-    retryTimer = setTimeout(() => { retryTimer = null; drain(); }, ms);
+    retryTimer = setTimeout(() => { retryTimer = null; drain(true); }, ms);
   }
 
   async function send(item) {
@@ -249,8 +253,9 @@
     return { outcome: "refused", why: detail, code };
   }
 
-  async function drain() {
-    if (draining || signInNeeded) return;
+  async function drain(force = false) {
+    // a pending retry is never brought forward by a new capture: only "online" (or a reload) may
+    if (draining || signInNeeded || (retryTimer !== null && !force)) return;
     draining = true;
     try {
       for (;;) {
@@ -291,20 +296,21 @@
     }
   }
 
-  window.addEventListener("online", () => { failures = 0; clearTimeout(retryTimer); drain(); });
+  window.addEventListener("online", () => {
+    failures = 0;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    drain(true);
+  });
 
   function delivered(item, answer) {
     lastId = item.id;
     ui.lastBox.hidden = false;
     const image = $("last-image");
     if (image) image.remove();
-    ui.lastPreview.hidden = item.meta.kind !== "screenshot" || !item.preview;
-    if (item.preview) {
-      createImageBitmap(item.preview).then((bitmap) => {
-        ui.lastPreview.getContext("2d").drawImage(bitmap, 0, 0, ui.lastPreview.width, ui.lastPreview.height);
-        bitmap.close();
-      }).catch(() => {});
-    }
+    const preview = item.meta.kind === "screenshot" && item.id === pendingId;
+    ui.lastPreview.hidden = !preview;
+    if (preview) ui.lastPreview.getContext("2d").drawImage(pending, 0, 0);
     ui.lastAt.textContent = new Date(item.meta.captured_at).toLocaleString();
     ui.lastKind.textContent = item.meta.kind === "screenshot" ? "screenshot" : "tracked, no image";
     ui.lastMemo.textContent = answer.memo ?? item.meta.memo;
@@ -365,7 +371,7 @@
     ui.workView.textContent = workViewOn ? "on: screenshots" : "off: tracked slots without an image";
   }
 
-  function encode(width, height) {
+  function encode() {
     return new Promise((resolve) => canvas.toBlob(resolve, "image/webp", quality));
   }
 
@@ -382,14 +388,9 @@
     const blob = await encode();
     if (!blob || blob.type !== "image/webp") throw new Error("this browser cannot encode WebP");
     if (blob.size > maxBytes) throw new Error(`the screenshot is ${blob.size} bytes, over the limit of ${maxBytes}`);
-    const preview = await createImageBitmap(canvas, { resizeWidth: 320, resizeHeight: 180, resizeQuality: "low" })
-      .then((bitmap) => {
-        const small = new OffscreenCanvas(320, 180);
-        small.getContext("2d").drawImage(bitmap, 0, 0);
-        bitmap.close();
-        return small.convertToBlob({ type: "image/webp", quality: 0.5 });
-      }).catch(() => null);
-    return { blob, preview };
+    // the last frame's preview, kept in memory only (one small canvas): shown once the server confirms it
+    pending.getContext("2d").drawImage(canvas, 0, 0, pending.width, pending.height);
+    return blob;
   }
 
   async function captureNow(at) {
@@ -398,11 +399,10 @@
       capture_id: crypto.randomUUID(), captured_at: new Date(at).toISOString(), memo: ui.memo.value,
       kind: workViewOn ? "screenshot" : "tracked", source: "browser",
     };
-    const item = { id: meta.capture_id, contract: contractId, seq: seq++, status: "queued", meta, image: null, preview: null };
+    const item = { id: meta.capture_id, contract: contractId, seq: seq++, status: "queued", meta, image: null };
     if (workViewOn) {
-      const shot = await frame();
-      item.image = shot.blob;
-      item.preview = shot.preview;
+      item.image = await frame();
+      pendingId = item.id;
     }
     await putItem(item);
     await refreshQueue();
@@ -426,11 +426,13 @@
     const now = Date.now();
     if (!stream || !current) return;
     if (!ending() && now < current.end && !paused) { // a timer woken after its slot ended is skipped
+      root.dataset.capturing = "1"; // a capture begun before a stop still lands in the queue
       try {
         await captureNow(now);
-        setState(paused ? "paused" : "tracking");
       } catch (error) {
         say(`No capture in the slot ${hhmm(current.start)}: ${error.message}`);
+      } finally {
+        root.dataset.capturing = "";
       }
     }
     if (stream) schedule(current);
