@@ -23,7 +23,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from domain.calendar import week_label
 from tests.e2e.test_support_api import eventually
-from tests.e2e.test_web import CHROMIUM_ARGS, sign_in
+from tests.e2e.test_web import CHROMIUM_ARGS, sign_in, web_session
 from tests.harness import RunningStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -307,3 +307,68 @@ async def test_a_refused_capture_shows_its_reason_and_is_not_retried(
     assert tracker.captures() == []
     assert all(uuid.UUID(capture_id) for capture_id in refused_ids)
     await page.context.close()
+
+
+async def test_a_late_work_view_off_refusal_sends_the_slot_again_as_tracked(
+    stack: RunningStack, browser: Browser
+) -> None:
+    """The page believes Work View is on (its look-up answers so) while the contract has it off: the
+    server refuses each screenshot with ``work_view_off`` and the page sends the slot again as tracked,
+    same capture id, without the image."""
+    tracker = await open_tracker(stack, browser, work_view=False)
+    page = tracker.page
+    kinds: list[tuple[str, str]] = []
+
+    async def claims_on(route: Route) -> None:
+        await route.fulfill(json={"id": tracker.contract_id, "work_view_on": True})
+
+    async def watch(route: Route) -> None:
+        meta = route.request.post_data or ""
+        kinds.append(("screenshot" if '"kind":"screenshot"' in meta else "tracked", meta))
+        await route.continue_()
+
+    await page.route(f"**/v1/contracts/{tracker.contract_id}", claims_on)
+    await page.route(CAPTURE_ROUTE, watch)
+    await tracker.start("told late")
+    rows = await tracker.wait_for_captures(1)
+    assert rows and all(row["kind"] == "tracked" and row["source"] == "browser" for row in rows)
+    assert [kind for kind, _ in kinds[:2]] == ["screenshot", "tracked"]
+    assert str(rows[0]["capture_id"]) in kinds[0][1] and str(rows[0]["capture_id"]) in kinds[1][1]
+    await page.context.close()
+
+
+async def test_a_lost_session_stops_sending_asks_to_sign_in_and_keeps_the_queue(
+    stack: RunningStack, browser: Browser
+) -> None:
+    tracker = await open_tracker(stack, browser)
+    page = tracker.page
+    await page.context.clear_cookies()  # the session is gone: every API call is a 401 token_missing
+    await tracker.start("signed out meanwhile")
+    await expect(page.locator("#sign-in")).to_be_visible(timeout=60_000)
+    await expect(page.locator("#message")).to_contain_text("Sign in again")
+    await page.click("#stop")
+    assert await tracker.queued() >= 1  # kept in this browser, not refused
+    assert await page.locator("#refused li").count() == 0
+    assert tracker.captures() == []
+    await page.context.close()
+
+
+def test_only_the_provider_of_an_active_contract_opens_the_tracker(stack: RunningStack) -> None:
+    _client_id, client_token = stack.create_user("client")
+    provider_id, provider_token = stack.create_user("provider")
+    contract_id = stack.create_contract(client_token, provider_id, title="Who tracks")
+    with web_session(stack, client_token) as http:
+        page = http.get(f"/contracts/{contract_id}/track")
+        assert page.status_code == 403
+    _other_id, other_token = stack.create_user("provider")  # another provider: not a party
+    with web_session(stack, other_token) as http:
+        assert http.get(f"/contracts/{contract_id}/track").status_code == 404
+    with web_session(stack, provider_token) as http:
+        page = http.get(f"/contracts/{contract_id}/track?slot_seconds=6")
+        assert page.status_code == 200 and 'data-slot-seconds="6"' in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert 'data-csrf="' in page.text
+        with stack.client(client_token) as api:
+            assert api.post(f"/v1/contracts/{contract_id}/end").status_code in (200, 202)
+        ended = http.get(f"/contracts/{contract_id}/track")
+        assert ended.status_code == 409
