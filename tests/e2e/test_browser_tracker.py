@@ -9,6 +9,7 @@ one negative check that nothing arrives after the share ended."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from collections import Counter
@@ -372,3 +373,43 @@ def test_only_the_provider_of_an_active_contract_opens_the_tracker(stack: Runnin
             assert api.post(f"/v1/contracts/{contract_id}/end").status_code in (200, 202)
         ended = http.get(f"/contracts/{contract_id}/track")
         assert ended.status_code == 409
+
+
+async def test_two_tabs_of_one_contract_send_each_capture_once(stack: RunningStack, browser: Browser) -> None:
+    """Both tabs see the same IndexedDB queue and both hear "online": one sender per contract (a Web
+    Lock) makes each capture go up in exactly one request."""
+    tracker = await open_tracker(stack, browser)
+    page = tracker.page
+    other = await page.context.new_page()
+    await other.goto(f"/contracts/{tracker.contract_id}/track?slot_seconds={SLOT_SECONDS}")
+    reached: Counter[str] = Counter()  # capture id -> requests that reached the server (any answer)
+    sent: dict[Request, str] = {}
+
+    async def note(route: Route) -> None:
+        found = re.search(rb'"capture_id":"([0-9a-f-]{36})"', route.request.post_data_buffer or b"")
+        sent[route.request] = found[1].decode() if found else "?"
+        await route.continue_()
+
+    def finished(request: Request) -> None:
+        if request in sent:
+            reached[sent[request]] += 1
+
+    await page.context.route(CAPTURE_ROUTE, note)
+    page.context.on("requestfinished", finished)
+    await tracker.start("two tabs")
+    await page.context.set_offline(True)
+    await page.wait_for_function(
+        "() => Number(document.getElementById('queued').textContent) >= 2", timeout=60_000
+    )
+    await page.click("#stop")
+    await page.wait_for_function("() => !document.getElementById('tracker').dataset.capturing")
+    await page.context.set_offline(False)
+    for tab in (page, other):
+        await tab.wait_for_function(
+            "() => Number(document.getElementById('queued').textContent) === 0", timeout=60_000
+        )
+    rows = tracker.captures()
+    assert len(rows) >= 2
+    assert sorted(reached) == sorted(row["capture_id"] for row in rows)
+    assert set(reached.values()) == {1}, reached
+    await page.context.close()

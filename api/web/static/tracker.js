@@ -106,7 +106,8 @@
 
   function memoProblem(value) {
     const text = value.normalize("NFC");
-    if (text.length > maxMemo) return `the memo is ${text.length} characters; the limit is ${maxMemo}`;
+    const chars = [...text].length; // code points, as the server counts them (an emoji is one)
+    if (chars > maxMemo) return `the memo is ${chars} characters; the limit is ${maxMemo}`;
     for (let i = 0; i < text.length; i++) {
       const code = text.charCodeAt(i);
       if (code >= 0xd800 && code <= 0xdbff) {
@@ -256,6 +257,16 @@
   async function drain(force = false) {
     // a pending retry is never brought forward by a new capture: only "online" (or a reload) may
     if (draining || signInNeeded || (retryTimer !== null && !force)) return;
+    if (!navigator.locks) { await drainQueue(); return; }
+    // one sender per contract across this browser's tabs: a second tracker tab waits its turn
+    await navigator.locks.request(`workproof-tracker-send-${contractId}`, { ifAvailable: true }, async (lock) => {
+      if (lock) await drainQueue();
+      else scheduleRetry(2000 + unitRandom() * 3000);
+    });
+  }
+
+  async function drainQueue() {
+    if (draining) return;
     draining = true;
     try {
       for (;;) {
