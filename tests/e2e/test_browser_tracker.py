@@ -377,7 +377,7 @@ def test_only_the_provider_of_an_active_contract_opens_the_tracker(stack: Runnin
 
 async def test_two_tabs_of_one_contract_send_each_capture_once(stack: RunningStack, browser: Browser) -> None:
     """Both tabs see the same IndexedDB queue and both hear "online": one sender per contract (a Web
-    Lock) makes each capture go up in exactly one request."""
+    Lock) makes each capture go up in exactly one request. Only one of them may track."""
     tracker = await open_tracker(stack, browser)
     page = tracker.page
     other = await page.context.new_page()
@@ -397,6 +397,9 @@ async def test_two_tabs_of_one_contract_send_each_capture_once(stack: RunningSta
     await page.context.route(CAPTURE_ROUTE, note)
     page.context.on("requestfinished", finished)
     await tracker.start("two tabs")
+    await other.click("#start")  # one tracking tab per contract: the second is told to use the first
+    await expect(other.locator("#message")).to_contain_text("Another tab of this browser is already tracking")
+    await expect(other.locator("#state")).to_have_text("not tracking")
     await page.context.set_offline(True)
     await page.wait_for_function(
         "() => Number(document.getElementById('queued').textContent) >= 2", timeout=60_000

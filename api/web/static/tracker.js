@@ -464,7 +464,23 @@
     setState("stopped: the share ended");
   }
 
+  // One tracking tab per contract in this browser (a Web Lock held while tracking): a second tab would
+  // take a second capture in every slot.
+  let releaseTracking = null;
+
+  function holdTrackingLock() {
+    if (!navigator.locks) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      navigator.locks.request(`workproof-tracker-track-${contractId}`, { ifAvailable: true }, (lock) => {
+        if (!lock) { resolve(false); return undefined; }
+        resolve(true);
+        return new Promise((release) => { releaseTracking = release; });
+      });
+    });
+  }
+
   function stopTracking() {
+    if (releaseTracking) { releaseTracking(); releaseTracking = null; }
     clearTimeout(timer);
     clearInterval(watchdog);
     timer = watchdog = null;
@@ -483,11 +499,16 @@
       say("This browser cannot share a screen (it needs a secure page, https or this computer).");
       return;
     }
+    if (!(await holdTrackingLock())) {
+      say("Another tab of this browser is already tracking this contract: use that one.");
+      return;
+    }
     try {
       stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 1 }, audio: false });
     } catch (error) {
       say(`No screen was shared: ${error.message}`);
       stream = null;
+      stopTracking();
       return;
     }
     track = stream.getVideoTracks()[0];
