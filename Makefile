@@ -49,6 +49,7 @@ bench: install system-deps
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.workview
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.browser_tracker
 
 ## make wheels: the released wheels in dist/: `workproof` (the agent alone) and `workproof-server`
 wheels: install

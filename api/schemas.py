@@ -133,6 +133,7 @@ class CapturePublic(BaseModel):
     sha256: list[str]
     keyboard_events: int | None
     mouse_events: int | None
+    source: str = "agent"  # "agent" or "browser" (the tracker page)
     created_at: datetime
 
 

@@ -30,6 +30,10 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,7 +80,17 @@ def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
 
 
 def synthetic_desktop() -> bytes:
-    """An editor-like screen: a side bar, a title bar and lines of text, as BGRX pixels for XPutImage."""
+    """An editor-like screen (:func:`desktop_image`) as BGRX pixels for XPutImage."""
+    from PIL import Image
+
+    image = desktop_image()
+    r, g, b = image.split()
+    return Image.merge("RGBX", (b, g, r, Image.new("L", image.size, 0))).tobytes()
+
+
+def desktop_image() -> Image.Image:
+    """An editor-like screen at 1920x1080: a side bar, a title bar and lines of text (also what
+    bench/browser_tracker.py shares as its screen)."""
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (WIDTH, HEIGHT), (30, 30, 36))
@@ -92,8 +106,7 @@ def synthetic_desktop() -> bytes:
             colour = ((90 + 37 * column) % 255, (140 + 53 * row) % 255, 200)
             draw.text((x, y), word, fill=colour)
             x += 9 * len(word) + 10
-    r, g, b = image.split()
-    return Image.merge("RGBX", (b, g, r, Image.new("L", image.size, 0))).tobytes()
+    return image
 
 
 def paint_root(display: str) -> None:

@@ -446,6 +446,7 @@ class EmbeddedStack:
             "WORKPROOF_WORKER_HEALTH_PORT": str(self.settings.worker_health_port),
             "WORKPROOF_WORKER_HEALTH_HOST": self.settings.worker_health_host,
             "WORKPROOF_TEMPORAL_UI_URL": self.temporal_ui_url,
+            "WORKPROOF_TRACKER_TEST_SLOT_SECONDS": str(self.settings.tracker_test_slot_seconds),
             "PYTHONUNBUFFERED": "1",
             **self.mail_env(),
         }

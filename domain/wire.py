@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 CaptureKind = Literal["screenshot", "tracked"]
+CaptureSource = Literal["agent", "browser"]  # what took it: the desktop agent or the browser tracker page
 MAX_INPUT_EVENTS = 10_000_000  # per capture: far beyond what a person types or moves in 12 minutes
 
 
@@ -23,6 +24,8 @@ class CaptureMeta(BaseModel):
     kind: CaptureKind = "screenshot"
     keyboard_events: int | None = Field(default=None, ge=0, le=MAX_INPUT_EVENTS)
     mouse_events: int | None = Field(default=None, ge=0, le=MAX_INPUT_EVENTS)
+    # An older agent sends no source: it is the agent. The browser tracker counts no keys or mouse.
+    source: CaptureSource = "agent"
 
 
 class ContractSummary(BaseModel):

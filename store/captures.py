@@ -105,7 +105,7 @@ def _check_window(
 CAPTURE_COLUMNS = (
     "capture_id", "contract_id", "kind", "captured_at", "slot_start", "week_start", "memo", "monitor_count",
     "image_keys", "thumbnail_key", "sha256", "widths", "heights", "bytes_total", "keyboard_events",
-    "mouse_events", "created_at", "deleted_at", "images_purged_at",
+    "mouse_events", "source", "created_at", "deleted_at", "images_purged_at",
 )  # fmt: skip
 _JSON_COLUMNS = ("image_keys", "sha256", "widths", "heights")
 # Everything the ingest needs to decide, in one round trip: the contract, whether Work View was on at the
@@ -116,7 +116,7 @@ _INGEST_READ: LiteralString = (
     'AND (w."end" IS NULL OR %(at)s < w."end")), '
     "e.capture_id, e.contract_id, e.kind, e.captured_at, e.slot_start, e.week_start, e.memo, e.monitor_count, "
     "e.image_keys, e.thumbnail_key, e.sha256, e.widths, e.heights, e.bytes_total, e.keyboard_events, "
-    "e.mouse_events, e.created_at, e.deleted_at, e.images_purged_at "
+    "e.mouse_events, e.source, e.created_at, e.deleted_at, e.images_purged_at "
     "FROM contracts c LEFT JOIN captures e ON e.capture_id = %(capture)s WHERE c.id = %(contract)s"
 )
 # The row in one statement; a concurrent upload of the same capture id that committed first wins, and this
@@ -124,15 +124,15 @@ _INGEST_READ: LiteralString = (
 _INGEST_INSERT: LiteralString = (
     "INSERT INTO captures (capture_id, contract_id, kind, captured_at, slot_start, week_start, memo, "
     "monitor_count, image_keys, thumbnail_key, sha256, widths, heights, bytes_total, keyboard_events, "
-    "mouse_events, created_at) VALUES (%(capture_id)s, %(contract_id)s, %(kind)s, %(captured_at)s, "
+    "mouse_events, source, created_at) VALUES (%(capture_id)s, %(contract_id)s, %(kind)s, %(captured_at)s, "
     "%(slot_start)s, %(week_start)s, %(memo)s, %(monitor_count)s, %(image_keys)s, %(thumbnail_key)s, "
-    "%(sha256)s, %(widths)s, %(heights)s, %(bytes_total)s, %(keyboard_events)s, %(mouse_events)s, "
+    "%(sha256)s, %(widths)s, %(heights)s, %(bytes_total)s, %(keyboard_events)s, %(mouse_events)s, %(source)s, "
     "%(created_at)s) ON CONFLICT (capture_id) DO NOTHING"
 )
 _CAPTURE_BY_ID: LiteralString = (
     "SELECT capture_id, contract_id, kind, captured_at, slot_start, week_start, memo, monitor_count, "
     "image_keys, thumbnail_key, sha256, widths, heights, bytes_total, keyboard_events, mouse_events, "
-    "created_at, deleted_at, images_purged_at FROM captures WHERE capture_id = %(capture)s"
+    "source, created_at, deleted_at, images_purged_at FROM captures WHERE capture_id = %(capture)s"
 )
 
 
@@ -265,9 +265,10 @@ def ingest_capture(
         bytes_total=sum(len(c.data) for c in checked),
         keyboard_events=meta.keyboard_events,
         mouse_events=meta.mouse_events,
+        source=meta.source,
         created_at=now,
     )
-    values = {name: getattr(row, name) for name in CAPTURE_COLUMNS[:17]}
+    values = {name: getattr(row, name) for name in CAPTURE_COLUMNS[:18]}
     for name in _JSON_COLUMNS:
         values[name] = Json(values[name])
     try:

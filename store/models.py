@@ -35,6 +35,7 @@ CONTRACT_STATUSES = ("offered", "active", "ended", "declined", "withdrawn")
 TOKEN_KINDS = ("api", "session", "device")
 INVITATION_STATES = ("pending", "accepted", "declined", "withdrawn")
 CAPTURE_KINDS = ("screenshot", "tracked")
+CAPTURE_SOURCES = ("agent", "browser")
 ACCOUNT_KINDS = (
     "client_funding",  # outside money entering for a client (goes negative as it funds)
     "client_balance",  # the client's prepaid balance: what charges draw on
@@ -159,6 +160,7 @@ class Capture(SQLModel, table=True):
     __tablename__ = "captures"
     __table_args__ = (
         CheckConstraint(_in("kind", CAPTURE_KINDS), name="ck_captures_kind"),
+        CheckConstraint(_in("source", CAPTURE_SOURCES), name="ck_captures_source"),
         CheckConstraint(
             "(kind = 'tracked' AND monitor_count = 0) OR (kind = 'screenshot' AND monitor_count >= 1)",
             name="ck_captures_monitors",
@@ -185,6 +187,9 @@ class Capture(SQLModel, table=True):
     bytes_total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     keyboard_events: int | None = None
     mouse_events: int | None = None
+    source: str = Field(
+        default="agent", sa_column=Column(String(16), nullable=False, default="agent", server_default="agent")
+    )  # the desktop agent or the browser tracker page
     created_at: datetime = _ts(default_factory=utcnow)
     deleted_at: datetime | None = _ts(nullable=True, default=None)
     images_purged_at: datetime | None = _ts(nullable=True, default=None)

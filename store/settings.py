@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     max_clock_skew_seconds: int = Field(
         default=300, ge=0, description="How far in the future captured_at may be."
     )
+    tracker_test_slot_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=720,
+        description="Tests only: the browser tracker page may plan slots this short (?slot_seconds=); 0 = never.",
+    )
     presign_seconds: int = Field(
         default=300, ge=1, le=300, description="Lifetime of an image link (max 5 min)."
     )

@@ -4,17 +4,50 @@ through which anyone allowed to see an image gets it (``api/links.py``)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
 
 from api.links import make_link
-from domain.errors import NotFound
+from domain.calendar import slot_start, week_start
+from domain.errors import Conflict, Forbidden, NotFound
 from store import captures as repo
 from store.audit import audit_support_read
-from store.models import Capture, ManualEntry, User
+from store.contracts import terms_of, visible_contract
+from store.models import Capture, Contract, ManualEntry, User
 from store.objects import ObjectStore
 from store.settings import Settings
+
+
+@dataclass(frozen=True)
+class TrackerState:
+    """What the browser tracker page starts from: the contract, whether Work View is on now, the week's
+    captured slots so far and its newest capture (the page shows it with a delete button)."""
+
+    contract: Contract
+    work_view_on: bool
+    week_slots: int
+    last: Capture | None
+
+
+def tracker_state(session: Session, provider: User, contract_id: uuid.UUID, now: datetime) -> TrackerState:
+    """For the contract's own provider while it is active; anyone else is refused with a stable code."""
+    contract = visible_contract(session=session, user=provider, contract_id=contract_id)
+    if contract.provider_id != provider.id:
+        raise Forbidden("only the contract's provider tracks time on it", "not_a_party")
+    if contract.status != "active" or contract.accepted_at is None:
+        raise Conflict(
+            f"the contract is {contract.status}: tracking is possible while it is active",
+            "contract_not_active",
+        )
+    rows = repo.list_captures(session=session, contract_id=contract.id, week=week_start(now))
+    return TrackerState(
+        contract=contract,
+        work_view_on=terms_of(session=session, contract=contract).work_view_on(now),
+        week_slots=len({slot_start(row.captured_at) for row in rows}),
+        last=rows[-1] if rows else None,
+    )
 
 
 def delete_capture(

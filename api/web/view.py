@@ -92,6 +92,7 @@ class Shot:
     images: list[str]
     keyboard: int | None
     mouse: int | None
+    source: str = "agent"  # "browser": taken by the tracker page, which counts no keys or mouse
     local: str = ""  # 09:02:11 in the viewer's timezone
     utc: str = ""  # 2026-11-09T14:02:11Z
     caption: str = ""
@@ -129,12 +130,18 @@ class SlotCell:
         return next((s.memo for s in self.shots if s.memo.strip()), "")
 
     @property
+    def browser(self) -> bool:
+        """Some capture of the slot came from the browser tracker page."""
+        return any(s.source == "browser" for s in self.shots)
+
+    @property
     def activity(self) -> str:
-        """``keys 120 · mouse 45``, or empty when the agent sent no counts."""
+        """``keys 120 · mouse 45``; ``browser`` for the tracker page's captures (a page cannot count keys
+        or mouse outside itself); empty when the agent sent no counts."""
         keys = [s.keyboard for s in self.shots if s.keyboard is not None]
         mouse = [s.mouse for s in self.shots if s.mouse is not None]
         if not keys and not mouse:
-            return ""
+            return "browser" if self.browser else ""
         return f"keys {sum(keys)} · mouse {sum(mouse)}"
 
 
@@ -207,6 +214,7 @@ def week_grid(
                 else [],
                 keyboard=capture.keyboard_events,
                 mouse=capture.mouse_events,
+                source=capture.source,
                 local=f"{local:%H:%M:%S}",
                 utc=f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
                 caption=f"{local:%a %d %b %H:%M:%S} · {capture.memo}",
