@@ -91,7 +91,7 @@ def test_two_apis_two_workers_and_a_seaweedfs_cluster_survive_losing_one_of_each
         with pytest.raises(httpx.ConnectError):
             httpx.get(cluster.health["api-2"], timeout=2)
 
-        problems = capture_problems(cluster, agents, parties)
+        problems = capture_problems(cluster, agents, parties, api_killed=True)
         problems += week_problems(cluster, seeded, views)
         assert not problems, problems[:10]
 

@@ -274,8 +274,12 @@ async def test_search_finds_timesheets_by_contract_status_and_week(
             http.get("/v1/support/timesheets", params={"contract_id": "x' OR WorkflowId != ''"}).status_code
             == 422
         )
-        refused = http.get("/v1/support/timesheets", params={"week": "2026-11-25"})
-        assert refused.status_code == 422 and "not a Monday" in refused.json()["detail"]
+        # any day of the week finds it (a Wednesday, a Sunday), and so does its ISO name
+        assert await found(week=(week + timedelta(days=2)).date().isoformat()) == {submitted_id}
+        assert await found(week=(week + timedelta(days=6)).date().isoformat()) == {submitted_id}
+        assert await found(week=f"{week:%G-W%V}") == {submitted_id}
+        refused = http.get("/v1/support/timesheets", params={"week": "2026-13-01"})
+        assert refused.status_code == 422 and refused.json()["code"] == "week_invalid"
     with stack.client(party.client_token) as http:
         assert http.get("/v1/support/timesheets").status_code == 403
         assert http.get("/v1/support/disputes").status_code == 403
