@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
-from api.routes import accounts, captures, contracts, health, support, timesheets, users
+from api.routes import accounts, captures, contracts, health, notifications, support, timesheets, users
 from api.services import Services
 from api.temporal import TemporalGateway
 from api.web import pages
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, users, accounts, contracts, captures, timesheets, support, pages):
+    for module in (health, users, accounts, contracts, captures, timesheets, support, notifications, pages):
         app.include_router(module.router)
     body_limit = settings.max_image_bytes * settings.max_monitors + 256 * 1024
     app.add_middleware(BodyLimit, limit=body_limit)

@@ -335,3 +335,43 @@ class DeviceTokenIssued(BaseModel):
 
 class DeviceApprove(BaseModel):
     user_code: str = Field(max_length=20)
+
+
+# --- notifications --------------------------------------------------------------------------------------
+
+
+class NotificationPublic(BaseModel):
+    id: str
+    kind: str
+    title: str
+    text: str
+    deadline: str
+    path: str
+    created_at: datetime
+    read: bool
+
+
+class MarkedRead(BaseModel):
+    marked: int
+
+
+class BacklogRow(BaseModel):
+    channel: str
+    kind: str
+    waiting: int
+    failing: int
+    oldest: datetime | None
+    oldest_age_s: float | None
+    last_error: str
+
+
+class MailSenderState(BaseModel):
+    last_success: str | None
+    queue_length: int
+    oldest_pending: str | None
+    oldest_pending_age_s: float | None
+
+
+class NotificationBacklog(BaseModel):
+    backlog: list[BacklogRow]
+    mail_sender: MailSenderState

@@ -1,5 +1,6 @@
-"""``workproof worker``: runs the workflows and activities, sends the mail outbox (store/mail.py), and
-answers GET /health on its own port."""
+"""``workproof worker``: runs the workflows and activities, sends the mail outbox (store/mail.py), fans
+notifications out and delivers webhooks (api/services/notifications.py), and answers GET /health on its
+own port."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from temporalio.worker import Worker
 
 from activities import all_activities
+from api.services.notifications import run_notifier
 from store.mail import run_sender
 from store.settings import Settings
 from workflows.client import WORKFLOWS, connect
@@ -78,6 +80,11 @@ async def run_worker(settings: Settings) -> None:
         ).start()  # fmt: skip
     else:
         log.warning("WORKPROOF_SMTP_URL is not set: mail waits in the outbox until it is")
+    # notifications: the fan-out (inbox, outbox, webhook deliveries) and the webhook sender
+    threading.Thread(
+        target=run_notifier, name="notifier", daemon=True,
+        args=(settings.database_url, settings, mail_stop, settings.mail_poll_seconds),
+    ).start()  # fmt: skip
     with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
         stop = asyncio.Event()

@@ -67,6 +67,7 @@ def stack_settings(data_dir: Path, database_url: str | None = None, **overrides:
         # the browser tests give each test its own client address in X-Forwarded-For, as a proxy would
         "trusted_proxies": "127.0.0.1",
         "mail_poll_seconds": 0.3,
+        "webhook_retry_base_seconds": 0.5,  # webhook retries in seconds, not minutes
     }
     values.update(overrides)
     return Settings.model_construct(**{**Settings().model_dump(), **values})
