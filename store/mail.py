@@ -25,6 +25,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from urllib.parse import unquote, urlsplit
 
+import psycopg
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from store.db import session_scope
@@ -58,7 +60,45 @@ def enqueue(
     )  # fmt: skip
     session.add(row)
     session.flush()
+    wake(session)
     return row
+
+
+WAKE_CHANNEL = "workproof_outbox"
+
+
+def wake(session: Session) -> None:
+    """Tell every worker's loops (on commit; PostgreSQL sends one per transaction) that work is waiting."""
+    session.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
+
+
+def listen(database_url: str, wakes: list[threading.Event], stop: threading.Event) -> None:
+    """Set every event in ``wakes`` whenever someone commits work for the loops (``NOTIFY
+    workproof_outbox``): the loops then start at once instead of at their next poll, which stays as the
+    fallback (a lost connection, a notification sent while reconnecting)."""
+    url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    while not stop.is_set():
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f"LISTEN {WAKE_CHANNEL}")
+                for event in wakes:  # anything committed while we were away
+                    event.set()
+                while not stop.is_set():
+                    for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        for event in wakes:
+                            event.set()
+        except psycopg.Error as error:
+            log.warning("outbox listener: %s; polling until it reconnects", error)
+            stop.wait(2.0)
+
+
+def nap(wake_event: threading.Event | None, stop: threading.Event, every: float) -> None:
+    """Wait for a wake-up (or ``every`` seconds, or the stop)."""
+    if wake_event is None:
+        stop.wait(every)
+        return
+    wake_event.wait(every)
+    wake_event.clear()
 
 
 def pending(*, session: Session, recipient: str | None = None) -> list[OutboxMail]:
@@ -125,40 +165,43 @@ class Smtp:
             server.send_message(message)
 
 
-def send_due(database_url: str, smtp: Smtp, sender: str, batch: int = 50) -> int:
-    """Send up to ``batch`` due messages over one connection, one transaction each (claimed with
-    ``FOR UPDATE SKIP LOCKED``, marked sent in the same transaction); how many went out."""
+def send_due(database_url: str, smtp: Smtp, sender: str, batch: int = 100, per_commit: int = 10) -> int:
+    """Send up to ``batch`` due messages over one connection; how many went out. Rows are claimed
+    ``per_commit`` at a time with ``FOR UPDATE SKIP LOCKED`` and marked sent in the transaction that
+    claimed them (one commit per group: PostgreSQL's commit, not SMTP, was the cost per message). A crash
+    after the server took some of a group sends those again, with their Message-IDs."""
     sent = 0
     server: smtplib.SMTP | None = None
     try:
-        for _ in range(batch):
+        while sent < batch:
             with session_scope(database_url) as session:
-                row = session.exec(
+                rows = session.exec(
                     select(OutboxMail)
                     .where(col(OutboxMail.sent_at).is_(None), col(OutboxMail.next_attempt_at) <= utcnow())
                     .order_by(col(OutboxMail.next_attempt_at))
-                    .limit(1)
+                    .limit(per_commit)
                     .with_for_update(skip_locked=True)
-                ).first()
-                if row is None:
+                ).all()
+                if not rows:
                     return sent
-                row.attempts += 1
-                try:
-                    if server is None:
-                        server = smtp.connect()
-                    server.send_message(message_of(row, sender))
-                except (OSError, smtplib.SMTPException) as error:
-                    delay = min(MAX_BACKOFF, timedelta(seconds=2 ** min(row.attempts, 12)))
-                    row.next_attempt_at = utcnow() + delay
-                    row.last_error = f"{type(error).__name__}: {error}"[:1000]
-                    log.warning("mail %s to %s not sent (attempt %d, next in %s): %s", row.message_id,
-                                row.recipient, row.attempts, delay, row.last_error)  # fmt: skip
+                for row in rows:
+                    row.attempts += 1
+                    try:
+                        if server is None:
+                            server = smtp.connect()
+                        server.send_message(message_of(row, sender))
+                    except (OSError, smtplib.SMTPException) as error:
+                        delay = min(MAX_BACKOFF, timedelta(seconds=2 ** min(row.attempts, 12)))
+                        row.next_attempt_at = utcnow() + delay
+                        row.last_error = f"{type(error).__name__}: {error}"[:1000]
+                        log.warning("mail %s to %s not sent (attempt %d, next in %s): %s", row.message_id,
+                                    row.recipient, row.attempts, delay, row.last_error)  # fmt: skip
+                        session.add(row)
+                        return sent  # the server is likely down: the next round tries again
+                    row.sent_at = utcnow()
+                    row.last_error = ""
                     session.add(row)
-                    return sent  # the server is likely down: the next round tries again
-                row.sent_at = utcnow()
-                row.last_error = ""
-                session.add(row)
-                sent += 1
+                    sent += 1
         return sent
     finally:
         if server is not None:
@@ -169,9 +212,11 @@ def send_due(database_url: str, smtp: Smtp, sender: str, batch: int = 50) -> int
 
 
 def run_sender(
-    database_url: str, smtp_url: str, sender: str, stop: threading.Event, every: float = 1.0
-) -> None:
-    """The sender loop: runs until ``stop`` is set (each worker process runs one, in a thread)."""
+    database_url: str, smtp_url: str, sender: str, stop: threading.Event, every: float = 1.0,
+    wake_event: threading.Event | None = None,
+) -> None:  # fmt: skip
+    """The sender loop: runs until ``stop`` is set (each worker process runs one, in a thread); it looks
+    at the outbox every ``every`` seconds, or at once when ``wake_event`` is set (:func:`listen`)."""
     smtp = Smtp(smtp_url)
     while not stop.is_set():
         try:
@@ -179,4 +224,4 @@ def run_sender(
                 continue  # more may be due
         except Exception:  # the database away: try again next round
             log.exception("mail sender round failed")
-        stop.wait(every)
+        nap(wake_event, stop, every)

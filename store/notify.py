@@ -12,6 +12,7 @@ from sqlalchemy import func, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
+from store.mail import wake
 from store.models import Notification, NotificationPref, OutboxMail, User, Webhook, WebhookDelivery, utcnow
 
 
@@ -34,7 +35,10 @@ def record(
         )
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
-    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    new = bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    if new:
+        wake(session)
+    return new
 
 
 def record_for_admins(session: Session, *, kind: str, dedupe_key: str, payload: dict[str, Any]) -> None:

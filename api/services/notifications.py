@@ -41,7 +41,7 @@ from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.notify import DELIVERY_HEADER, KINDS, SIGNATURE_HEADER, email_wanted, page_of, signature_header
 from store import notify as repo
 from store.db import session_scope
-from store.mail import Rendered, enqueue
+from store.mail import Rendered, enqueue, nap
 from store.models import Contract, Notification, User, Webhook, WebhookDelivery, utcnow
 from store.settings import Settings
 
@@ -316,8 +316,12 @@ def deliver_due(database_url: str, settings: Settings, http: httpx.Client, batch
     return done
 
 
-def run_notifier(database_url: str, settings: Settings, stop: threading.Event, every: float = 1.0) -> None:
-    """The fan-out and webhook loop: runs until ``stop`` is set (each worker process runs one)."""
+def run_notifier(
+    database_url: str, settings: Settings, stop: threading.Event, every: float = 1.0,
+    wake_event: threading.Event | None = None,
+) -> None:  # fmt: skip
+    """The fan-out and webhook loop: runs until ``stop`` is set (each worker process runs one); it looks
+    every ``every`` seconds, or at once when ``wake_event`` is set (store.mail.listen)."""
     with httpx.Client(timeout=10.0, follow_redirects=False) as http:
         while not stop.is_set():
             try:
@@ -326,7 +330,7 @@ def run_notifier(database_url: str, settings: Settings, stop: threading.Event, e
                     continue
             except Exception:  # the database away: try again next round
                 log.exception("notifier round failed")
-            stop.wait(every)
+            nap(wake_event, stop, every)
 
 
 # --- the use cases of the pages and the API -------------------------------------------------------------

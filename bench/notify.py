@@ -1,0 +1,244 @@
+"""Benchmark: a Monday's notification fan-out through the real path.
+
+Every contract's "timesheet submitted" goes to both parties (2 mails per contract), as the timesheet
+workflows' NOTIFY activity writes it (the real activity, called directly: no Temporal in this bench).
+The worker's own loops then do the rest, woken by ``LISTEN workproof_outbox`` — the fan-out (:func:`api.services.notifications.run_notifier`:
+inbox row, rendering, the outbox in one transaction) and the mail sender (:func:`store.mail.run_sender`:
+claimed with ``FOR UPDATE SKIP LOCKED``, sent over SMTP, marked sent) — to the real local SMTP server
+(``deploy/mailsink.py``, a separate process writing a Maildir).
+
+- figure: mails per second from the first event to the last message in the Maildir, and p95 of the time
+  from each event (the notification row's ``created_at``) to its message file in the Maildir;
+- floor: the same messages (the very bytes the real path produced, with fresh Message-IDs) sent by bare
+  ``smtplib`` over one connection to the same server in the same run — the best SMTP can do here.
+
+Run: ``python -m bench.notify [--contracts 200] [--workers 1]``. Target: figure / floor >= 0.5.
+The last line printed is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import smtplib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+from sqlmodel import col, select
+
+from activities.notifications import NotificationActivities
+from api.services.notifications import run_notifier
+from deploy.stack import tcp_open
+from domain.calendar import week_start
+from domain.messages import Notify
+from store.db import migrate, session_scope
+from store.mail import listen, message_of, run_sender
+from store.models import Contract, Notification, OutboxMail
+from store.users import create_user
+from tests.harness import drop_database, local_postgres_url, stack_settings
+from tests.ports import free_port
+
+TARGET_RATIO = 0.5
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def maildir_files(folder: Path) -> dict[str, float]:
+    """Every message file in the Maildir with the time it was written."""
+    found: dict[str, float] = {}
+    for sub in ("new", "cur"):
+        path = folder / sub
+        if path.exists():
+            for entry in os.scandir(path):
+                found[entry.name] = entry.stat().st_mtime
+    return found
+
+
+def wait_files(folder: Path, count: int, timeout: float = 600) -> dict[str, float]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = maildir_files(folder)
+        if len(files) >= count:
+            return files
+        time.sleep(0.05)
+    raise SystemExit(f"only {len(maildir_files(folder))} of {count} messages arrived within {timeout:.0f}s")
+
+
+def setup(database_url: str, contracts: int) -> list[tuple[str, str, str]]:
+    """``contracts`` active contracts, each with its own client and provider."""
+    made = []
+    with session_scope(database_url) as session:
+        for n in range(contracts):
+            client = create_user(session=session, email=f"client{n}-{uuid.uuid4().hex[:6]}@bench.example",
+                                 role="client", name=f"Client {n}", timezone="Europe/Madrid")  # fmt: skip
+            provider = create_user(session=session, email=f"provider{n}-{uuid.uuid4().hex[:6]}@bench.example",
+                                   role="provider", name=f"Provider {n}")  # fmt: skip
+            contract = Contract(client_id=client.id, provider_id=provider.id, title=f"Contract {n}", rate_cents=6000,
+                                currency="USD", weekly_limit_hours=40, status="active", accepted_at=datetime.now(UTC))  # fmt: skip
+            session.add(contract)
+            session.flush()
+            made.append((str(contract.id), str(client.id), str(provider.id)))
+    return made
+
+
+def floor(smtp_port: int, messages: list[EmailMessage], folder: Path) -> float:
+    """Seconds for bare smtplib to hand every message to the server (one connection) until all are kept."""
+    for message in messages:
+        message.replace_header("Message-ID", f"<floor-{uuid.uuid4()}@bench.example>")
+    before = len(maildir_files(folder))
+    began = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as server:
+        for message in messages:
+            server.send_message(message)
+    wait_files(folder, before + len(messages))
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.notify")
+    parser.add_argument("--contracts", type=int, default=200)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="fan-out + sender loops, as worker processes run"
+    )
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="workproof-bench-notify-"))
+    database_url = local_postgres_url()
+    if database_url is None:
+        raise SystemExit("needs the machine's PostgreSQL at 127.0.0.1:5432")
+    smtp_port = free_port()
+    maildir = folder / "mail"
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "deploy.mailsink", str(maildir), "--host", "127.0.0.1", "--port", str(smtp_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    stop = threading.Event()
+    try:
+        deadline = time.monotonic() + 30
+        while not tcp_open("127.0.0.1", smtp_port):
+            if time.monotonic() > deadline:
+                raise SystemExit("the SMTP server did not start")
+            time.sleep(0.1)
+        migrate(database_url)
+        settings = stack_settings(folder, database_url).model_copy(update={"mail_poll_seconds": 1.0})
+        parties = setup(database_url, args.contracts)
+        expected = 2 * len(parties)
+        smtp_url = f"smtp://127.0.0.1:{smtp_port}"
+
+        # warm-up: one contract's pair through the whole path (templates, connections, plans)
+        threads = []
+        for n in range(args.workers):  # what deploy/worker.py starts in each worker process
+            mail_wake, notify_wake = threading.Event(), threading.Event()
+            threads.append(threading.Thread(target=listen, name=f"listener-{n}", daemon=True,
+                                            args=(database_url, [mail_wake, notify_wake], stop)))  # fmt: skip
+            threads.append(threading.Thread(target=run_notifier, name=f"notifier-{n}", daemon=True,
+                                            args=(database_url, settings, stop, settings.mail_poll_seconds, notify_wake)))  # fmt: skip
+            threads.append(threading.Thread(target=run_sender, name=f"sender-{n}", daemon=True,
+                                            args=(database_url, smtp_url, settings.mail_from, stop,
+                                                  settings.mail_poll_seconds, mail_wake)))  # fmt: skip
+        for thread in threads:
+            thread.start()
+        activity = NotificationActivities(database_url)
+        monday = week_start(datetime.now(UTC)) - timedelta(days=7)
+
+        def submitted(contract_id: str, client_id: str, provider_id: str, week: datetime) -> None:
+            activity.notify(Notify(
+                kind="timesheet_submitted", recipient_ids=[client_id, provider_id], contract_id=contract_id,
+                week_start=week, dedupe_key=f"timesheet_submitted:{contract_id}:{week:%Y-%m-%d}",
+                payload={"week": f"{week:%Y-%m-%d}", "status": "submitted",
+                         "deadline": (week + timedelta(days=12)).isoformat()},
+            ))  # fmt: skip
+
+        submitted(*parties[0], monday - timedelta(days=7))
+        wait_files(maildir, 2)
+        warm = len(maildir_files(maildir))
+
+        # the Monday: every contract's week submitted at once, as the workflows do at the edit cutoff
+        began = time.perf_counter()
+        for contract_id, client_id, provider_id in parties:
+            submitted(contract_id, client_id, provider_id, monday)
+        emitted = time.perf_counter() - began
+        files = wait_files(maildir, warm + expected)
+        real_s = time.perf_counter() - began
+        stop.set()
+
+        with session_scope(database_url) as session:
+            rows = session.exec(
+                select(OutboxMail).where(OutboxMail.kind == "timesheet_submitted", col(OutboxMail.sent_at).is_not(None))
+            ).all()  # fmt: skip
+            events = {
+                f"notification-{n.id}": n.created_at
+                for n in session.exec(select(Notification).where(Notification.week_start == monday)).all()
+            }
+            sent = {r.message_id: r for r in rows}
+            bodies = [
+                (message_of(r, settings.mail_from), r.recipient)
+                for r in rows
+                if r.message_id[1:].split("@")[0] in events
+            ]
+        # each message file back to its event: the Message-ID names the notification
+        from store.maildir import read_maildir
+
+        latencies = []
+        duplicates = 0
+        seen: set[str] = set()
+        mtimes = files
+        for kept in read_maildir(maildir):
+            key = kept.message_id[1:].split("@")[0]
+            if key not in events:
+                continue
+            if kept.message_id in seen:
+                duplicates += 1
+            seen.add(kept.message_id)
+            written = mtimes.get(kept.key.split(":")[0], mtimes.get(kept.key))
+            if written is None:
+                written = max(mtimes.values())
+            latencies.append(written - events[key].timestamp())
+        assert len(seen) == expected, f"{len(seen)} distinct messages of {expected}"
+        assert len(sent) >= expected
+
+        # the floor: the same messages with fresh Message-IDs, bare smtplib, same server, same run
+        messages = [message for message, _ in bodies]
+        floor_s = statistics.median(floor(smtp_port, messages, maildir) for _ in range(3))
+    finally:
+        stop.set()
+        sink.terminate()
+        sink.wait(10)
+        drop_database(database_url)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    real_rate = expected / real_s
+    floor_rate = expected / floor_s
+    ratio = real_rate / floor_rate
+    p95 = percentile(latencies, 95)
+    print(f"contracts: {len(parties)}, mails: {expected}, worker loops: {args.workers} "
+          f"(poll {settings.mail_poll_seconds:.1f} s); events written in {emitted:.2f} s")  # fmt: skip
+    print(f"real path: {real_s:.2f} s, {real_rate:.1f} mails/s; event to Maildir p50 "
+          f"{percentile(latencies, 50):.2f} s, p95 {p95:.2f} s, max {max(latencies):.2f} s; duplicates {duplicates}")  # fmt: skip
+    print(f"floor (bare smtplib, one connection, median of 3): {floor_s:.2f} s, {floor_rate:.1f} mails/s")
+    print(f"ratio {ratio:.2f} (target >= {TARGET_RATIO}): {'met' if ratio >= TARGET_RATIO else 'NOT met'}")
+    print(json.dumps({
+        "benchmark": "notify", "contracts": len(parties), "mails": expected, "workers": args.workers,
+        "real_s": round(real_s, 3), "real_per_s": round(real_rate, 1), "floor_s": round(floor_s, 3),
+        "floor_per_s": round(floor_rate, 1), "ratio": round(ratio, 3), "target_ratio": TARGET_RATIO,
+        "p50_event_to_mailbox_s": round(percentile(latencies, 50), 3), "p95_event_to_mailbox_s": round(p95, 3),
+        "duplicates": duplicates, "met": ratio >= TARGET_RATIO,
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
