@@ -47,6 +47,7 @@ bench: install system-deps
 	$(BIN)/python -m bench.settlement
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.workview
+	$(BIN)/python -m bench.notify
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts

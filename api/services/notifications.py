@@ -41,7 +41,7 @@ from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.notify import DELIVERY_HEADER, KINDS, SIGNATURE_HEADER, email_wanted, page_of, signature_header
 from store import notify as repo
 from store.db import session_scope
-from store.mail import Rendered, enqueue, nap
+from store.mail import Rendered, nap, outbox_row, wake
 from store.models import Contract, Notification, User, Webhook, WebhookDelivery, utcnow
 from store.settings import Settings
 
@@ -158,7 +158,7 @@ def fan_out(session: Session, settings: Settings, batch: int = 100) -> int:
     }
     choices = repo.choices_of(session, people)
     hooks = repo.matching_webhooks(session, people)
-    now = utcnow()
+    mails = []
     for row in rows:
         reader = users.get(row.recipient_id)
         title = titles.get(row.contract_id, "") if row.contract_id else ""
@@ -168,15 +168,23 @@ def fan_out(session: Session, settings: Settings, batch: int = 100) -> int:
             and not (row.payload or {}).get("mailed")  # the use case mailed it itself (an offer's link)
             and email_wanted(row.kind, choices.get(row.recipient_id, {}))
         ):
-            enqueue(session=session, kind=row.kind, recipient=reader.email, key=f"notification-{row.id}",
-                    mail=render_mail(row, reader, title, settings), sender=settings.mail_from)  # fmt: skip
+            mails.append(outbox_row(kind=row.kind, recipient=reader.email, key=f"notification-{row.id}",
+                                    mail=render_mail(row, reader, title, settings), sender=settings.mail_from))  # fmt: skip
         for hook in hooks:
             if row.kind in hook.kinds and hook.owner_id in (None, row.recipient_id):
                 delivery_id = uuid.uuid5(hook.id, str(row.id))  # the same on any retry of this fan-out
                 repo.add_delivery(session, delivery_id=delivery_id, webhook_id=hook.id, notification_id=row.id,
                                   kind=row.kind, body=webhook_body(delivery_id, row, title, settings))  # fmt: skip
-        row.sent_at = now
-        session.add(row)
+    session.add_all(mails)
+    session.flush()
+    session.execute(
+        text("UPDATE notifications SET sent_at = :now WHERE id = ANY(:ids)"),
+        {"now": utcnow(), "ids": [row.id for row in rows]},
+    )
+    for row in rows:  # already written: the session must not write them again
+        session.expunge(row)
+    if mails:
+        wake(session)
     return len(rows)
 
 
