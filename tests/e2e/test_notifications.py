@@ -312,3 +312,37 @@ def test_a_worker_killed_mid_send_still_delivers_the_mail_once(stack: RunningSta
             for n in session.query(Notification).filter(Notification.recipient_id == uuid.UUID(client_id))
         ]
         assert kinds.count("dispute_resolved") == 1
+
+
+# --- the kinds accounts bring; the inbox and the backlog over the API --------------------------------------
+
+
+def test_a_password_change_an_offer_and_its_acceptance_notify_and_the_inbox_reads_over_the_api(
+    stack: RunningStack,
+) -> None:
+    contract_id, client_id, client_email, provider_id, provider_email = contract(stack)
+    # the offer reached the provider's inbox and mail; its acceptance the client's inbox (mail off by default)
+    stack.wait_mail(provider_email, "New offer: “Notified work”")
+    with stack.client(stack.tokens[client_id]) as http:
+        items = wait(lambda: http.get("/v1/me/notifications").json(), what="the client's inbox")
+        assert [i["kind"] for i in items] == ["offer_accepted"] and items[0]["path"] == "/contracts"
+        assert http.get("/v1/me/notifications?unread=true").json()
+        assert http.post("/v1/me/notifications/read").json() == {"marked": 1}
+        assert http.get("/v1/me/notifications?unread=true").json() == []
+    assert not [m for m in stack.mails(client_email) if "accepted" in m.subject]
+
+    with signed_in(stack, client_email) as http:
+        page = http.get("/account")
+        changed = http.post("/account/password", data={"csrf": csrf_of(page.text), "current": PASSWORD,
+                                                       "password": PASSWORD + " again"})  # fmt: skip
+        assert changed.status_code == 303
+    mail = stack.wait_mail(client_email, "Your Workproof password was changed")
+    assert "reset your password" in mail.text and "/account" in mail.text
+
+    admin_id, admin_token = stack.create_user("admin")
+    with stack.client(admin_token) as http:
+        backlog = http.get("/v1/admin/notifications")
+        assert backlog.status_code == 200 and "queue_length" in backlog.json()["mail_sender"]
+    with stack.client(stack.tokens[provider_id]) as http:
+        assert http.get("/v1/admin/notifications").status_code == 403
+    assert contract_id and admin_id
