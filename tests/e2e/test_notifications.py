@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from sqlmodel import select
 
 from activities.notifications import NotificationActivities
 from domain.calendar import week_start
@@ -346,3 +347,41 @@ def test_a_password_change_an_offer_and_its_acceptance_notify_and_the_inbox_read
     with stack.client(stack.tokens[provider_id]) as http:
         assert http.get("/v1/admin/notifications").status_code == 403
     assert contract_id and admin_id
+
+
+def test_inbox_forms_need_their_csrf_token_and_nobody_opens_anothers_item(stack: RunningStack) -> None:
+    _, client_id, client_email, provider_id, provider_email = contract(stack)
+    with session_scope(stack.database_url) as session:
+        theirs = wait(
+            lambda: session.exec(
+                select(Notification).where(Notification.recipient_id == uuid.UUID(provider_id))
+            ).first(),
+            what="the provider's offer notification",
+        )
+        their_id = str(theirs.id)
+    with signed_in(stack, client_email) as http:
+        assert http.post("/inbox/read-all", data={}).status_code == 403
+        assert http.post(f"/inbox/{their_id}/read", data={"csrf": "wrong"}).status_code == 403
+        assert http.get(f"/inbox/{their_id}", follow_redirects=False).status_code == 404
+        page = http.get("/settings/notifications")
+        csrf = csrf_of(page.text)
+        assert http.post(f"/inbox/{their_id}/read", data={"csrf": csrf}).status_code == 404
+        refused = http.post(
+            "/settings/webhooks",
+            data={"csrf": csrf, "url": "ftp://example.com/x", "kinds": ["charge_failed"]},
+        )
+        assert refused.status_code == 422 and "https://" in refused.text
+        assert (
+            http.post(
+                "/settings/webhooks", data={"url": "http://127.0.0.1:9/x", "kinds": ["charge_failed"]}
+            ).status_code
+            == 403
+        )
+        # email preferences: off for one kind, the page shows it
+        saved = http.post("/settings/notifications", data={"csrf": csrf, "email": ["review_closing"]})
+        assert saved.status_code == 303
+        page = http.get("/settings/notifications").text
+        assert 'value="review_closing" checked' in page and 'value="timesheet_submitted" checked' not in page
+    with session_scope(stack.database_url) as session:
+        assert session.get(Notification, uuid.UUID(their_id)).read_at is None  # type: ignore[union-attr]
+    assert client_id and provider_email
