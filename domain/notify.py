@@ -22,6 +22,12 @@ class Kind:
     page: str  # "week", "contracts", "account", "webhooks"
     email_default: bool = True
     deadline_words: str = ""  # "by when", when the payload carries a deadline
+    by_role: tuple[
+        tuple[str, str], ...
+    ] = ()  # (role, action) where a client and a provider can do different things
+
+    def action_for(self, role: str) -> str:
+        return dict(self.by_role).get(role, self.action)
 
 
 KINDS: dict[str, Kind] = {
@@ -29,15 +35,16 @@ KINDS: dict[str, Kind] = {
     for k in (
         Kind("timesheet_submitted", "A week's timesheet is submitted", "Timesheet for the week of {week} submitted",
              "The timesheet for the week of {week} on “{title}” was submitted for the client's review.",
-             "Clients: review it, approve it or dispute entries. If nothing happens, it is approved at the "
-             "deadline. Providers: nothing to do.", "week", True, "The review closes"),
+             "Review it: approve it or dispute entries. If nothing happens, it is approved at the deadline.",
+             "week", True, "The review closes", (("provider", "Nothing to do: the client reviews it."),)),
         Kind("review_closing", "The review window closes soon", "Review of the week of {week} closes soon",
              "The review window for the week of {week} on “{title}” closes soon. Silence approves the week.",
              "Approve it, or dispute entries before the deadline.", "week", True, "The review closes"),
         Kind("dispute_opened", "A dispute is opened", "Dispute about the week of {week}",
              "The client disputed entries of the week of {week} on “{title}”.",
-             "Providers: accept the dispute (refund the entries) or contest it before the deadline; "
-             "unanswered disputes go to support.", "week", True, "The provider's answer is due"),
+             "Accept the dispute (refund the entries) or contest it before the deadline; unanswered disputes go "
+             "to support.", "week", True, "The provider's answer is due",
+             (("client", "Nothing to do: the provider answers, or support decides."),)),
         Kind("dispute_answered", "The provider answered a dispute", "The provider answered the dispute about {week}",
              "The provider accepted the dispute about the week of {week} on “{title}”: the disputed entries "
              "are refunded.", "Nothing to do; the rest of the week is charged.", "week", False),
@@ -46,7 +53,8 @@ KINDS: dict[str, Kind] = {
              "Read each entry's resolution on the week's page.", "week", True),
         Kind("charge_failed", "A charge failed", "The charge for the week of {week} failed",
              "Charging the client for the week of {week} on “{title}” failed.",
-             "Clients: add funds. Providers: guaranteed time is paid by the guarantee fund.", "week", True),
+             "Guaranteed time is paid by the guarantee fund.", "week", True, "",
+             (("client", "Add funds to your balance: the amount stays owed."),)),
         Kind("guarantee_payout", "The guarantee fund paid", "The guarantee fund paid the week of {week}",
              "The guarantee fund paid the guaranteed time of the week of {week} on “{title}”.",
              "Nothing to do; the funds are released after the security period.", "week", True),

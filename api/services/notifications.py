@@ -82,7 +82,7 @@ class Words:
     path: str
 
 
-def words(row: Notification, title: str, tz_name: str = "UTC") -> Words:
+def words(row: Notification, title: str, tz_name: str = "UTC", role: str = "") -> Words:
     """What a notification says to its reader (the inbox line, the mail, the webhook body)."""
     kind = KINDS.get(row.kind)
     payload = dict(row.payload or {})
@@ -98,14 +98,14 @@ def words(row: Notification, title: str, tz_name: str = "UTC") -> Words:
     return Words(
         title=kind.title.format_map(values),
         happened=kind.happened.format_map(values),
-        action=kind.action.format_map(values),
+        action=kind.action_for(role).format_map(values),
         deadline=deadline,
         path=page_of(row.kind, contract, week or None),
     )
 
 
 def render_mail(row: Notification, reader: User, title: str, settings: Settings) -> Rendered:
-    said = words(row, title, reader.timezone)
+    said = words(row, title, reader.timezone, reader.role)
     context = {
         "base_url": settings.base_url, "subject": said.title, "name": reader.name or reader.email, "w": said,
         "link": settings.base_url.rstrip("/") + said.path, "settings_link": settings.base_url.rstrip("/")
@@ -362,7 +362,9 @@ def inbox(session: Session, user: User, *, unread_only: bool = False) -> list[In
     titles = {c.id: c.title for c in session.exec(select(Contract).where(col(Contract.id).in_(ids))).all()}
     items = []
     for row in rows:
-        said = words(row, titles.get(row.contract_id, "") if row.contract_id else "", user.timezone)
+        said = words(
+            row, titles.get(row.contract_id, "") if row.contract_id else "", user.timezone, user.role
+        )
         items.append(InboxItem(id=str(row.id), kind=row.kind, title=said.title, text=said.happened,
                                deadline=said.deadline, path=said.path, created_at=row.created_at,
                                read=row.read_at is not None))  # fmt: skip
