@@ -17,7 +17,8 @@ claimed with ``FOR UPDATE SKIP LOCKED``, sent over SMTP, marked sent) — to the
 Rounds alternate (real, floor; then floor, real; ...) and the medians are compared: this shared machine's
 speed drifts within a run.
 
-Run: ``python -m bench.notify [--contracts 200] [--workers 1]``. Target: figure / floor >= 0.5.
+Run: ``python -m bench.notify [--contracts 200] [--workers 1] [--processes]`` (``--processes``: each
+worker's loops in a process of its own, as separate worker processes run). Target: figure / floor >= 0.5.
 The last line printed is JSON.
 """
 
@@ -28,6 +29,7 @@ import concurrent.futures
 import json
 import os
 import shutil
+import signal
 import smtplib
 import statistics
 import subprocess
@@ -51,6 +53,7 @@ from store.db import migrate, session_scope
 from store.mail import listen, message_of, run_sender
 from store.maildir import read_maildir
 from store.models import Contract, Notification, OutboxMail
+from store.settings import Settings
 from store.users import create_user
 from tests.harness import drop_database, local_postgres_url, stack_settings
 from tests.ports import free_port
@@ -119,13 +122,39 @@ def floor(smtp_port: int, messages: list[tuple[str, str, bytes]], sender: str, f
     return time.perf_counter() - began
 
 
+def start_loops(database_url: str, smtp_url: str, settings: Settings, stop: threading.Event) -> None:
+    """What deploy/worker.py starts in each worker process: the listener, the notifier, the sender."""
+    mail_wake, notify_wake = threading.Event(), threading.Event()
+    threads = [
+        threading.Thread(target=listen, daemon=True, args=(database_url, [mail_wake, notify_wake], stop)),
+        threading.Thread(target=run_notifier, daemon=True,
+                         args=(database_url, settings, stop, settings.mail_poll_seconds, notify_wake)),
+        threading.Thread(target=run_sender, daemon=True,
+                         args=(database_url, smtp_url, settings.mail_from, stop, settings.mail_poll_seconds, mail_wake)),
+    ]  # fmt: skip
+    for thread in threads:
+        thread.start()
+
+
+def serve(database_url: str, smtp_url: str, folder: str) -> None:
+    """A worker's loops in this process until it is terminated (``--processes``)."""
+    settings = stack_settings(Path(folder), database_url).model_copy(update={"mail_poll_seconds": 1.0})
+    stop = threading.Event()
+    start_loops(database_url, smtp_url, settings, stop)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
+        return serve(*sys.argv[2:])
     parser = argparse.ArgumentParser(prog="bench.notify")
     parser.add_argument("--contracts", type=int, default=200)
     parser.add_argument(
         "--workers", type=int, default=1, help="fan-out + sender loops, as worker processes run"
     )
     parser.add_argument("--rounds", type=int, default=3, help="real and floor rounds, alternating")
+    parser.add_argument("--processes", action="store_true", help="run each worker's loops in its own process")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="workproof-bench-notify-"))
@@ -139,6 +168,7 @@ def main() -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     stop = threading.Event()
+    children: list[subprocess.Popen[bytes]] = []
     try:
         deadline = time.monotonic() + 30
         while not tcp_open("127.0.0.1", smtp_port):
@@ -152,18 +182,15 @@ def main() -> None:
         smtp_url = f"smtp://127.0.0.1:{smtp_port}"
 
         # warm-up: one contract's pair through the whole path (templates, connections, plans)
-        threads = []
-        for n in range(args.workers):  # what deploy/worker.py starts in each worker process
-            mail_wake, notify_wake = threading.Event(), threading.Event()
-            threads.append(threading.Thread(target=listen, name=f"listener-{n}", daemon=True,
-                                            args=(database_url, [mail_wake, notify_wake], stop)))  # fmt: skip
-            threads.append(threading.Thread(target=run_notifier, name=f"notifier-{n}", daemon=True,
-                                            args=(database_url, settings, stop, settings.mail_poll_seconds, notify_wake)))  # fmt: skip
-            threads.append(threading.Thread(target=run_sender, name=f"sender-{n}", daemon=True,
-                                            args=(database_url, smtp_url, settings.mail_from, stop,
-                                                  settings.mail_poll_seconds, mail_wake)))  # fmt: skip
-        for thread in threads:
-            thread.start()
+        if args.processes:  # each worker loop set in its own process, as separate worker processes run
+            for _ in range(args.workers):
+                children.append(subprocess.Popen(
+                    [sys.executable, "-m", "bench.notify", "--serve", database_url, smtp_url, str(folder)],
+                    stdin=subprocess.PIPE,
+                ))  # fmt: skip
+        else:
+            for _ in range(args.workers):
+                start_loops(database_url, smtp_url, settings, stop)
         activity = NotificationActivities(database_url)
         monday = week_start(datetime.now(UTC)) - timedelta(days=7)
 
@@ -233,6 +260,9 @@ def main() -> None:
         real_s, floor_s = statistics.median(reals), statistics.median(floors)
     finally:
         stop.set()
+        for child in children:
+            child.terminate()
+            child.wait(10)
         sink.terminate()
         sink.wait(10)
         drop_database(database_url)
