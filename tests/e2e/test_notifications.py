@@ -318,7 +318,7 @@ def test_a_worker_killed_mid_send_still_delivers_the_mail_once(stack: RunningSta
 # --- the kinds accounts bring; the inbox and the backlog over the API --------------------------------------
 
 
-def test_a_password_change_an_offer_and_its_acceptance_notify_and_the_inbox_reads_over_the_api(
+def test_an_offer_its_acceptance_a_password_change_and_a_device_notify_and_the_inbox_reads_over_the_api(
     stack: RunningStack,
 ) -> None:
     contract_id, client_id, client_email, provider_id, provider_email = contract(stack)
@@ -339,6 +339,14 @@ def test_a_password_change_an_offer_and_its_acceptance_notify_and_the_inbox_read
         assert changed.status_code == 303
     mail = stack.wait_mail(client_email, "Your Workproof password was changed")
     assert "reset your password" in mail.text and "/account" in mail.text
+
+    # an agent approved to act as the provider: the provider is told, whoever approved it
+    with stack.client() as http:
+        code = http.post("/v1/device/code", json={"machine": "studio-laptop"}).json()["user_code"]
+    with stack.client(stack.tokens[provider_id]) as http:
+        assert http.post("/v1/device/approve", json={"user_code": code}).status_code in (200, 204)
+    device = stack.wait_mail(provider_email, "A device was approved")
+    assert "studio-laptop" in device.text and "revoke the device" in device.text
 
     admin_id, admin_token = stack.create_user("admin")
     with stack.client(admin_token) as http:
