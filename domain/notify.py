@@ -36,7 +36,7 @@ KINDS: dict[str, Kind] = {
         Kind("timesheet_submitted", "A week's timesheet is submitted", "Timesheet for the week of {week} submitted",
              "The timesheet for the week of {week} on “{title}” was submitted for the client's review.",
              "Review it: approve it or dispute entries. If nothing happens, it is approved at the deadline.",
-             "week", True, "The review closes", (("provider", "Nothing to do: the client reviews it."),)),
+             "week", True, "The review closes", (("provider", "Nothing: the client reviews it, and silence approves it at the deadline."),)),
         Kind("review_closing", "The review window closes soon", "Review of the week of {week} closes soon",
              "The review window for the week of {week} on “{title}” closes soon. Silence approves the week.",
              "Approve it, or dispute entries before the deadline.", "week", True, "The review closes"),
@@ -44,7 +44,7 @@ KINDS: dict[str, Kind] = {
              "The client disputed entries of the week of {week} on “{title}”.",
              "Accept the dispute (refund the entries) or contest it before the deadline; unanswered disputes go "
              "to support.", "week", True, "The provider's answer is due",
-             (("client", "Nothing to do: the provider answers, or support decides."),)),
+             (("client", "Wait for the provider's answer; if they contest it, support decides each entry."),)),
         Kind("dispute_answered", "The provider answered a dispute", "The provider answered the dispute about {week}",
              "The provider accepted the dispute about the week of {week} on “{title}”: the disputed entries "
              "are refunded.", "Nothing to do; the rest of the week is charged.", "week", False),
