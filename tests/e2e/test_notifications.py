@@ -393,3 +393,31 @@ def test_inbox_forms_need_their_csrf_token_and_nobody_opens_anothers_item(stack:
     with session_scope(stack.database_url) as session:
         assert session.get(Notification, uuid.UUID(their_id)).read_at is None  # type: ignore[union-attr]
     assert client_id and provider_email
+
+
+def test_webhook_endpoints_over_the_api(stack: RunningStack, receiver: Receiver) -> None:
+    contract_id, client_id, _, provider_id, _ = contract(stack)
+    with stack.client(stack.tokens[client_id]) as http:
+        made = http.post("/v1/me/webhooks", json={"url": receiver.url, "kinds": ["funds_released"]})
+        assert made.status_code == 201, made.text
+        hook = made.json()
+        assert hook["secret"].startswith("whsec_") and hook["enabled"] and not hook["deployment"]
+        bad = http.post("/v1/me/webhooks", json={"url": receiver.url, "kinds": ["no_such_kind"]})
+        assert bad.status_code == 422 and bad.json()["code"] == "webhook_kinds_invalid"
+        refused = http.post("/v1/me/webhooks", json={"url": "gopher://x", "kinds": ["funds_released"]})
+        assert refused.status_code == 422 and refused.json()["code"] == "webhook_url_refused"
+        staff_only = http.post("/v1/me/webhooks", json={"url": receiver.url, "kinds": ["funds_released"],
+                                                        "deployment": True})  # fmt: skip
+        assert staff_only.status_code == 403 and staff_only.json()["code"] == "role_required"
+    week = week_start(datetime.now(UTC)) - timedelta(days=35)
+    notify(stack, "funds_released", contract_id, [client_id], week)
+    wait(lambda: receiver.requests[2:], what="the delivery after two 500s")
+    with stack.client(stack.tokens[client_id]) as http:
+        listed = wait(lambda: [h for h in http.get("/v1/me/webhooks").json() if h["deliveries"]
+                               and h["deliveries"][0]["delivered_at"]], what="the delivery in the log")  # fmt: skip
+        assert "secret" not in listed[0] and listed[0]["deliveries"][0]["attempts"] == 3
+    with stack.client(stack.tokens[provider_id]) as http:
+        assert http.delete(f"/v1/me/webhooks/{hook['id']}").status_code == 404  # not theirs
+    with stack.client(stack.tokens[client_id]) as http:
+        assert http.delete(f"/v1/me/webhooks/{hook['id']}").status_code == 204
+        assert http.get("/v1/me/webhooks").json() == []
