@@ -50,6 +50,7 @@ bench: install system-deps
 	$(BIN)/python -m bench.workview
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.browser_tracker
+	$(BIN)/python -m bench.notify
 
 ## make wheels: the released wheels in dist/: `workproof` (the agent alone) and `workproof-server`
 wheels: install

@@ -1,4 +1,5 @@
-"""The notification outbox: rows a delivery adapter (mail, chat) sends later. One row per dedupe key."""
+"""The workflows' notifications: one row per recipient and dedupe key, fanned out by the workers into the
+inbox, mail and webhooks (api/services/notifications.py)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ class NotificationActivities(DatabaseActivities):
             params[f"key{i}"] = f"{request.dedupe_key}:{recipient}"
             params[f"recipient{i}"] = uuid.UUID(recipient)
         # one statement for all recipients; only placeholders are formatted into it
-        sql = "INSERT INTO notifications (id, dedupe_key, kind, recipient_id, contract_id, week_start, payload, "
-        sql += f"created_at) VALUES {rows} ON CONFLICT (dedupe_key) DO NOTHING"
+        # and, when any is new, wake the workers' fan-out (LISTEN workproof_outbox) instead of its next poll
+        sql = "WITH new AS (INSERT INTO notifications (id, dedupe_key, kind, recipient_id, contract_id, week_start, "
+        sql += f"payload, created_at) VALUES {rows} ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1) "
+        sql += "SELECT 1 FROM new, LATERAL (SELECT pg_notify('workproof_outbox', '')) AS woken"
         return self.execute(sql, params)

@@ -13,7 +13,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 from api.deps import SESSION_COOKIE
-from api.routes import accounts, captures, contracts, credit, health, money, support, timesheets, users
+from api.routes import (
+    accounts,
+    captures,
+    contracts,
+    credit,
+    health,
+    money,
+    notifications,
+    support,
+    timesheets,
+    users,
+)
 from api.services import Services
 from api.temporal import TemporalGateway
 from api.web import docs, pages
@@ -145,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         captures,
         timesheets,
         support,
+        notifications,
         docs,
         pages,
     ):

@@ -22,6 +22,7 @@ from api.services import Services
 from api.temporal import TemporalGateway
 from domain.accounts import needs_second_factor
 from domain.errors import ErrorCode, Forbidden, Unauthorized
+from store import notify as notify_store
 from store.db import session_scope
 from store.models import User
 from store.objects import ObjectStore
@@ -168,6 +169,7 @@ class Viewer:
     user: User
     csrf: str
     session_id: str
+    unread: int = 0  # the bell on every page (store/notify.py)
 
 
 class LoginRequired(Exception):
@@ -212,7 +214,8 @@ def _viewer(request: Request, session: Session, *, form: bool) -> Viewer:
         if form:
             raise Forbidden("finish setting up your account first", reason)
         raise SetupRequired("/verify" if reason == "email_unverified" else "/account/second-factor")
-    return Viewer(user=user, csrf=row.csrf_secret, session_id=str(row.id))
+    unread = notify_store.unread_count(session, user.id)
+    return Viewer(user=user, csrf=row.csrf_secret, session_id=str(row.id), unread=unread)
 
 
 def get_viewer(request: Request, session: SessionDep) -> Viewer:

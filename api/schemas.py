@@ -431,3 +431,78 @@ class FundPositionPublic(BaseModel):
     recovered_cents: int
     outstanding_cents: int
     balance_cents: int
+
+
+# --- notifications --------------------------------------------------------------------------------------
+
+
+class NotificationPublic(BaseModel):
+    id: str
+    kind: str
+    title: str
+    text: str
+    deadline: str
+    path: str
+    created_at: datetime
+    read: bool
+
+
+class MarkedRead(BaseModel):
+    marked: int
+
+
+class BacklogRow(BaseModel):
+    channel: str
+    kind: str
+    waiting: int
+    failing: int
+    oldest: datetime | None
+    oldest_age_s: float | None
+    last_error: str
+
+
+class MailSenderState(BaseModel):
+    last_success: str | None
+    queue_length: int
+    oldest_pending: str | None
+    oldest_pending_age_s: float | None
+
+
+class NotificationBacklog(BaseModel):
+    backlog: list[BacklogRow]
+    mail_sender: MailSenderState
+
+
+class WebhookCreate(BaseModel):
+    url: str = Field(min_length=1, max_length=500, description="https:// endpoint that receives deliveries")
+    kinds: list[str] = Field(min_length=1, max_length=32, description="notification kinds to deliver")
+    deployment: bool = Field(False, description="admins: every account's notifications of these kinds")
+
+
+class DeliveryPublic(BaseModel):
+    id: uuid.UUID
+    kind: str
+    created_at: datetime
+    attempts: int
+    last_status: int | None
+    last_error: str
+    delivered_at: datetime | None
+    failed_at: datetime | None
+
+
+class WebhookPublic(BaseModel):
+    id: uuid.UUID
+    url: str
+    kinds: list[str]
+    deployment: bool
+    enabled: bool
+    consecutive_failures: int
+    disabled_reason: str
+    created_at: datetime
+    deliveries: list[DeliveryPublic] = Field(
+        default_factory=list, description="the most recent, newest first"
+    )
+
+
+class WebhookIssued(WebhookPublic):
+    secret: str = Field(description="signs every delivery (Workproof-Signature); shown only here")

@@ -416,6 +416,11 @@ class EmbeddedStack:
             env["WORKPROOF_TRUSTED_PROXIES"] = self.settings.trusted_proxies
         env["WORKPROOF_LOGIN_ATTEMPTS_PER_MINUTE"] = str(self.settings.login_attempts_per_minute)
         env["WORKPROOF_MAIL_POLL_SECONDS"] = str(self.settings.mail_poll_seconds)
+        # one machine: webhooks may point at a local receiver (never in a real deployment)
+        allow = self.settings.webhook_allow_private or not self.settings.smtp_url
+        env["WORKPROOF_WEBHOOK_ALLOW_PRIVATE"] = "true" if allow else "false"
+        env["WORKPROOF_WEBHOOK_RETRY_BASE_SECONDS"] = str(self.settings.webhook_retry_base_seconds)
+        env["WORKPROOF_WEBHOOK_DISABLE_AFTER"] = str(self.settings.webhook_disable_after)
         return env
 
     def setting_env(self) -> dict[str, str]:

@@ -1,5 +1,6 @@
-"""``workproof worker``: runs the workflows and activities, sends the mail outbox (store/mail.py), and
-answers GET /health on its own port."""
+"""``workproof worker``: runs the workflows and activities, sends the mail outbox (store/mail.py), fans
+notifications out and delivers webhooks (api/services/notifications.py), and answers GET /health on its
+own port."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from typing import Any
 from temporalio.worker import Worker
 
 from activities import all_activities
+from api.services.notifications import run_notifier
 from store.audit import audit
 from store.db import session_scope
-from store.mail import run_sender
+from store.mail import listen, run_sender
 from store.settings import Settings
 from workflows.client import WORKFLOWS, connect
 from workflows.vouching import VouchingWorkerInterceptor
@@ -107,13 +109,25 @@ async def run_worker(settings: Settings) -> None:
     if client is None:
         raise SystemExit(f"cannot reach Temporal at {address}: check WORKPROOF_TEMPORAL_ADDRESS")
     mail_stop = threading.Event()
+    # the loops wake when work is committed (LISTEN workproof_outbox) and poll as a fallback
+    mail_wake, notify_wake = threading.Event(), threading.Event()
+    threading.Thread(
+        target=listen, name="outbox-listener", daemon=True,
+        args=(settings.database_url, [mail_wake, notify_wake], mail_stop),
+    ).start()  # fmt: skip
     if settings.smtp_url:
         threading.Thread(
             target=run_sender, name="mail-sender", daemon=True,
-            args=(settings.database_url, settings.smtp_url, settings.mail_from, mail_stop, settings.mail_poll_seconds),
+            args=(settings.database_url, settings.smtp_url, settings.mail_from, mail_stop, settings.mail_poll_seconds,
+                  mail_wake),
         ).start()  # fmt: skip
     else:
         log.warning("WORKPROOF_SMTP_URL is not set: mail waits in the outbox until it is")
+    # notifications: the fan-out (inbox, outbox, webhook deliveries) and the webhook sender
+    threading.Thread(
+        target=run_notifier, name="notifier", daemon=True,
+        args=(settings.database_url, settings, mail_stop, settings.mail_poll_seconds, notify_wake),
+    ).start()  # fmt: skip
     with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
         worker = build_worker(client, settings, executor)
         stop = asyncio.Event()

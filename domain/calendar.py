@@ -41,6 +41,9 @@ class DeadlinePolicy(BaseModel):
     # Monday herd: the freeze and the charge of each contract-week are spread over this many seconds
     # after their moment (by a hash of the contract id). No deadline a user sees moves.
     spread_s: int = 0
+    # The client's "review closes soon" reminder goes this long before the review deadline (absent in
+    # older payloads, which read the 24 hours they always used).
+    review_reminder_s: int = 24 * 3600
 
     @property
     def edit_cutoff_after_week(self) -> timedelta:

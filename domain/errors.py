@@ -45,6 +45,9 @@ ErrorCode = Literal[
     "second_factor_required",
     "second_factor_invalid",
     "invitation_wrong_role",
+    # --- notifications ---------------------------------------------------------------------------------
+    "webhook_url_refused",
+    "webhook_kinds_invalid",
     "invitation_closed",
     "account_exists",
     "device_code_unknown",
@@ -129,6 +132,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "second_factor_required": (403, "Staff accounts enrol a second factor (TOTP) before using the pages."),
     "second_factor_invalid": (401, "The authenticator or recovery code is wrong or was used already."),
     "invitation_wrong_role": (403, "The invitation is for another role than the signed-in account's."),
+    "webhook_url_refused": (422, "A webhook endpoint must be https:// and resolve to public addresses only."),
+    "webhook_kinds_invalid": (422, "A webhook endpoint needs one or more known notification kinds."),
     "invitation_closed": (409, "The invitation was accepted, declined or withdrawn."),
     "account_exists": (409, "An account has this address: sign in to accept the invitation."),
     "device_code_unknown": (404, "No such device code: start `workproof-agent login` again."),

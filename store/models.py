@@ -395,9 +395,16 @@ class AuditLog(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
-    """The outbox: a delivery adapter (mail, chat) sends these later and sets ``sent_at``."""
+    """One event for one recipient, written by the workflows (activities/notifications.py) or a use case
+    (store/notify.py), once per ``dedupe_key``. It is also the recipient's inbox item (``read_at``). The
+    fan-out (api/services/notifications.py) turns it into a mail and webhook deliveries, then sets
+    ``sent_at``."""
 
     __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_fanout", "created_at", postgresql_where="sent_at IS NULL"),
+        Index("ix_notifications_inbox", "recipient_id", "created_at"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     dedupe_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
@@ -410,6 +417,7 @@ class Notification(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts(default_factory=utcnow)
     sent_at: datetime | None = _ts(nullable=True, default=None)
+    read_at: datetime | None = _ts(nullable=True, default=None)
 
 
 class AccountLink(SQLModel, table=True):
@@ -522,3 +530,65 @@ class OutboxMail(SQLModel, table=True):
     attempts: int = 0
     last_error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     sent_at: datetime | None = _ts(nullable=True, default=None)
+
+
+class NotificationPref(SQLModel, table=True):
+    """A person's choice of email for one kind (absent: the kind's default, domain/notify.py)."""
+
+    __tablename__ = "notification_prefs"
+
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, nullable=False)
+    )
+    kind: str = Field(sa_column=Column(String(48), primary_key=True, nullable=False))
+    email: bool = True
+
+
+class Webhook(SQLModel, table=True):
+    """An HTTPS endpoint that receives signed JSON deliveries of the chosen kinds: an account's own
+    (``owner_id``), or the whole deployment's (``owner_id`` empty, registered by an admin)."""
+
+    __tablename__ = "webhooks"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    owner_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True)
+    )
+    created_by: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False))
+    url: str = Field(sa_column=Column(String(500), nullable=False))
+    secret: str = Field(sa_column=Column(String(80), nullable=False))
+    kinds: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    enabled: bool = True
+    consecutive_failures: int = 0
+    disabled_at: datetime | None = _ts(nullable=True, default=None)
+    disabled_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One notification for one endpoint: its id is the delivery id a receiver dedupes on; retried with
+    backoff until the endpoint answers 2xx or a day has passed (``failed_at``)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "notification_id", name="uq_webhook_delivery"),
+        Index("ix_webhook_deliveries_due", "next_attempt_at",
+              postgresql_where="delivered_at IS NULL AND failed_at IS NULL"),
+    )  # fmt: skip
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    webhook_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    notification_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("notifications.id", ondelete="CASCADE"), nullable=False)
+    )
+    kind: str = Field(max_length=48)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts(default_factory=utcnow)
+    next_attempt_at: datetime = _ts(default_factory=utcnow)
+    attempts: int = 0
+    last_status: int | None = None
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    delivered_at: datetime | None = _ts(nullable=True, default=None)
+    failed_at: datetime | None = _ts(nullable=True, default=None)

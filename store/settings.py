@@ -118,6 +118,24 @@ class Settings(BaseSettings):
     dev_mail: bool = Field(default=False, description="Serve /dev/mail (the embedded SMTP server's mailbox).")
     mail_poll_seconds: float = Field(default=1.0, gt=0, le=60, description="How often the sender looks.")
 
+    # --- notifications and webhooks ------------------------------------------------------------------------
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook endpoints on private/loopback addresses and plain http (embedded stack, tests).",
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="First retry delay of a webhook delivery (doubles, jittered).",
+    )
+    webhook_retry_hours: float = Field(
+        default=24.0, gt=0, le=168, description="How long a delivery is retried."
+    )
+    webhook_disable_after: int = Field(
+        default=20, ge=1, le=1000, description="Consecutive failed attempts that disable an endpoint."
+    )
+
     max_body_bytes: int = Field(
         default=256 * 1024, ge=4096, description="Any request body but a capture upload (JSON, forms)."
     )

@@ -70,6 +70,7 @@ def stack_settings(data_dir: Path, database_url: str | None = None, **overrides:
         # tests upload many captures for one provider in seconds (the bad-input corpus, the races)
         "max_captures_per_minute": 10_000,
         "tracker_test_slot_seconds": 6,  # the browser tracker's tests plan 6-second slots (?slot_seconds=6)
+        "webhook_retry_base_seconds": 0.5,  # webhook retries in seconds, not minutes
     }
     values.update(overrides)
     return Settings.model_construct(**{**Settings().model_dump(), **values})

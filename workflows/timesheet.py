@@ -138,7 +138,11 @@ class TimesheetWorkflow:
             await self._secure(timesheet.amount_cents, "freeze")
 
         await self._set_status("submitted", f"submitted: {timesheet.billable_minutes} billable minutes")
-        await self._notify("timesheet_submitted", [request.client_id, request.provider_id])
+        await self._notify(
+            "timesheet_submitted",
+            [request.client_id, request.provider_id],
+            deadline=self.review_deadline.isoformat(),
+        )
         await self._review()
 
         refunded: set[str] = set()
@@ -347,7 +351,7 @@ class TimesheetWorkflow:
                 self.decision = "auto_approved"
                 await self._set_status("auto_approved", "review deadline passed without a dispute")
                 return
-            remind_at = self.review_deadline - timedelta(hours=24)
+            remind_at = self.review_deadline - timedelta(seconds=self.input.policy.review_reminder_s)
             target = remind_at if (not reminded and now < remind_at) else self.review_deadline
             seen = self.deadline_changed
             try:
@@ -358,7 +362,9 @@ class TimesheetWorkflow:
             except TimeoutError:
                 if target == remind_at and not reminded:
                     reminded = True
-                    await self._notify("review_closing", [self.input.client_id])
+                    await self._notify(
+                        "review_closing", [self.input.client_id], deadline=self.review_deadline.isoformat()
+                    )
         if self.decision in ("approved", "disputed"):
             await self._set_status(self.decision, self.history[-1] if self.history else "")
 
@@ -366,7 +372,11 @@ class TimesheetWorkflow:
         """Provider's answer, then support; returns the entries refunded to the client."""
         dispute = self.dispute
         assert dispute is not None and self.snapshot is not None
-        await self._notify("dispute_opened", [self.input.provider_id, self.input.client_id])
+        await self._notify(
+            "dispute_opened",
+            [self.input.provider_id, self.input.client_id],
+            deadline=dispute.response_deadline.isoformat(),
+        )
         while dispute.response is None:
             now = workflow.now()
             if now >= dispute.response_deadline:

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep
+from store import notify as notify_store
 from store.db import ping
 
 router = APIRouter(tags=["health"])
@@ -50,6 +51,10 @@ async def health(services: ServicesDep) -> JSONResponse:
         )
     )
     ok = all(c["status"] == "ok" for c in checks.values())
-    return JSONResponse(
-        {"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503
-    )
+    body: dict[str, Any] = {"status": "ok" if ok else "degraded", "checks": checks}
+    if checks["database"]["status"] == "ok":
+        try:  # the mail sender's state, as the outbox shows it (the sender runs in the workers)
+            body["mail_sender"] = await services.db(notify_store.mail_state)
+        except Exception as error:
+            body["mail_sender"] = {"error": str(error)[:300]}
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -23,6 +23,7 @@ from domain.accounts import (
 )
 from domain.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from store import accounts as repo
+from store import notify
 from store.audit import audit
 from store.models import ApiToken, User, utcnow
 from store.users import authenticate, check_email, create_user, issue_token, list_tokens, revoke_all
@@ -203,7 +204,13 @@ def reset_password(session: Session, secret: str, password: str) -> User:
         subject_type="user",
         subject_id=str(user.id),
     )
+    _password_changed(session, user)
     return user
+
+
+def _password_changed(session: Session, user: User) -> None:
+    notify.record(session, kind="password_changed", recipient_id=user.id,
+                  dedupe_key=f"password_changed:{user.id}:{utcnow().isoformat()}", payload={})  # fmt: skip
 
 
 async def change_password(services: Services, user: User, current: str, new: str) -> None:
@@ -227,6 +234,7 @@ async def change_password(services: Services, user: User, current: str, new: str
             subject_type="user",
             subject_id=str(row.id),
         )
+        _password_changed(session, row)
         return True
 
     if not await services.db(change):

@@ -27,6 +27,7 @@ from domain.messages import (
 )
 from domain.text import MAX_REASON_CHARS, check_text
 from store import contracts as repo
+from store import notify
 from store.accounts import find_user
 from store.audit import audit
 from store.models import Contract, TimesheetSnapshot, User, utcnow
@@ -63,10 +64,11 @@ def provider_named(session: Session, provider_id: uuid.UUID | None, email: str |
 
 
 def offer(
-    session: Session, settings: Settings, client: User, *, provider_id: uuid.UUID, title: str, rate_cents: int, currency: str,
-    weekly_limit_hours: int, manual_allowed: bool, work_view: bool,
+    session: Session, settings: Settings, client: User, *, provider_id: uuid.UUID, title: str, rate_cents: int,
+    currency: str, weekly_limit_hours: int, manual_allowed: bool, work_view: bool, mailed: bool = False,
 ) -> ContractPublic:  # fmt: skip
-    """An hourly offer to a provider; it becomes active when the provider accepts it."""
+    """An hourly offer to a provider; it becomes active when the provider accepts it. The provider is
+    notified (``mailed``: the caller mails the offer itself, so the notification only reaches the inbox)."""
     contract = repo.create_offer(
         session=session, client=client, provider_id=provider_id, title=title, rate_cents=rate_cents,
         currency=currency, weekly_limit_hours=weekly_limit_hours, manual_allowed=manual_allowed, work_view=work_view,
@@ -74,6 +76,8 @@ def offer(
     )  # fmt: skip
     audit(session=session, actor=client, action="contract.offer", subject_type="contract",
           subject_id=str(contract.id))  # fmt: skip
+    notify.record(session, kind="offer_received", recipient_id=provider_id, dedupe_key=f"offer_received:{contract.id}",
+                  contract_id=contract.id, payload={"title": title, "mailed": mailed})  # fmt: skip
     return public(session, contract)
 
 
@@ -81,6 +85,10 @@ def close_offer(session: Session, user: User, contract_id: uuid.UUID, status: st
     """The client withdraws an open offer (``withdrawn``), or the provider declines it (``declined``)."""
     contract = repo.visible_contract(session=session, user=user, contract_id=contract_id, lock=True)
     repo.close_offer(session=session, user=user, contract=contract, status=status)
+    if status == "declined":
+        notify.record(session, kind="offer_declined", recipient_id=contract.client_id,
+                      dedupe_key=f"offer_declined:{contract.id}", contract_id=contract.id,
+                      payload={"title": contract.title})  # fmt: skip
     audit(session=session, actor=user, action=f"contract.{status[:-2] if status == 'declined' else 'withdraw'}",
           subject_type="contract", subject_id=str(contract_id))  # fmt: skip
     return public(session, contract)
@@ -132,6 +140,10 @@ async def accept(services: Services, provider: User, contract_id: uuid.UUID) -> 
         contract = repo.visible_contract(session=session, user=provider, contract_id=contract_id)
         audit(session=session, actor=provider, action="contract.accept", subject_type="contract",
               subject_id=str(contract_id))  # fmt: skip
+        if was_offered:
+            notify.record(session, kind="offer_accepted", recipient_id=contract.client_id,
+                          dedupe_key=f"offer_accepted:{contract.id}", contract_id=contract.id,
+                          payload={"title": contract.title})  # fmt: skip
         return public(session, contract)
 
     return await services.db(load)

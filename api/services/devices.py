@@ -11,6 +11,7 @@ from api.services import Services
 from domain.accounts import DEVICE_CODE_LIFETIME, DEVICE_POLL_SECONDS, normalise_user_code
 from domain.errors import Conflict, NotFound
 from store import invitations as repo
+from store import notify
 from store.audit import audit
 from store.models import DeviceCode, User, utcnow
 from store.users import issue_token
@@ -45,6 +46,8 @@ def approve(session: Session, user: User, user_code: str) -> DeviceCode:
     session.add(row)
     audit(session=session, actor=user, action="device.approve", subject_type="device_code", subject_id=str(row.id),
           detail={"machine": row.machine})  # fmt: skip
+    notify.record(session, kind="device_approved", recipient_id=user.id, dedupe_key=f"device_approved:{row.id}",
+                  payload={"machine": row.machine})  # fmt: skip
     return row
 
 

@@ -90,7 +90,7 @@ def offer_directly(
     made = contracts.offer(
         session, services.settings, client, provider_id=provider.id, title=terms["title"], rate_cents=terms["rate_cents"],
         currency=terms["currency"], weekly_limit_hours=terms["weekly_limit_hours"],
-        manual_allowed=terms["manual_allowed"], work_view=terms["work_view"],
+        manual_allowed=terms["manual_allowed"], work_view=terms["work_view"], mailed=True,
     )  # fmt: skip
     mail.send(session, services.settings, "offer", provider.email, name=provider.name,
               inviter=client.name or client.email, offer=_offer_words(terms),

@@ -1,9 +1,9 @@
 """The server-rendered pages, put together: sign-in (``account.py``), sign-up and reset (``signup.py``), the
 account's own page and device approval (``profile.py``), invitations and offers (``invitations.py``), the
-admin's users (``admin.py``), ``/dev/mail`` (``devmail.py``), the contract list and the week
-(``contracts.py``), a contract's terms (``terms.py``), the browser tracker (``tracker.py``), money
-(``money.py``: statements, earnings, the admin's top-ups), the support console (``support.py``), and the
-static files. What they share lives in
+admin's users (``admin.py``), ``/dev/mail`` (``devmail.py``), the inbox, notification settings and the
+operators' view (``inbox.py``), the contract list and the week (``contracts.py``), a contract's terms
+(``terms.py``), the browser tracker (``tracker.py``), money (``money.py``: statements, earnings, the admin's
+top-ups), the support console (``support.py``), and the static files. What they share lives in
 ``render.py``; the use cases they call in ``api/services``; their dependencies in ``api/deps.py``.
 
 Every page answer carries the security headers (``api/web/security.py``); every POST form carries the
@@ -18,6 +18,7 @@ from api.web import (
     admin,
     contracts,
     devmail,
+    inbox,
     invitations,
     money,
     profile,
@@ -42,6 +43,7 @@ for area in (
     tracker,
     money,
     support,
+    inbox,
 ):
     router.include_router(area.router)
 
