@@ -259,6 +259,8 @@ class EmbeddedStack:
             ensure_user_exists(user)
             pgdata.mkdir(exist_ok=True)
             allow_traverse(pgdata)
+            # its programs too: a clone in a private folder (a home, a mktemp -d) would hide them from it
+            allow_traverse(POSTGRES_BIN_PATH)
             ensure_folder_permissions(POSTGRES_BIN_PATH, 0o555)
             ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o444)
             shutil.chown(pgdata, user, user)

@@ -12,6 +12,7 @@ contract between another client and another provider.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import uuid
 from collections.abc import Callable
@@ -230,9 +231,17 @@ def resend_invitation(w: World, role: str, whose: str) -> Request:
     return "POST", f"/v1/invitations/{an_invitation(w, whose)}/resend", None
 
 
+_device_addresses = itertools.count()
+
+
 def approve_device(w: World, role: str, whose: str) -> Request:
-    with w.stack.client() as http:
-        code = http.post("/v1/device/code", json={"machine": "access"}).json()["user_code"]
+    # Codes are rate-limited per client address: each asks from its own (X-Forwarded-For, trusted from
+    # 127.0.0.1), so the other tests' device codes in this session do not use this one's allowance up.
+    address = f"198.51.100.{next(_device_addresses) % 254 + 1}"
+    with httpx.Client(base_url=w.stack.api_url, headers={"X-Forwarded-For": address}, timeout=30) as http:
+        answer = http.post("/v1/device/code", json={"machine": "access"})
+        assert answer.status_code == 201, answer.text
+        code = answer.json()["user_code"]
     return "POST", "/v1/device/approve", {"user_code": code}
 
 
