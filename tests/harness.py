@@ -46,9 +46,22 @@ def local_postgres_url() -> str | None:
     return f"{base}/{name}"
 
 
+def _server_of(url: str) -> str:
+    """The ``postgres`` database on the server of ``url`` (a SQLAlchemy or libpq URL), for CREATE/DROP."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1).rsplit("/", 1)[0] + "/postgres"
+
+
+def fresh_database(url: str) -> str:
+    """A new, empty database on the server of ``url`` (the running stack's, say); drop it when done."""
+    name = f"workproof_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_server_of(url), autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{url.rsplit('/', 1)[0]}/{name}"
+
+
 def drop_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
-    with contextlib.suppress(psycopg.Error), psycopg.connect(LOCAL_PG, autocommit=True) as conn:
+    with contextlib.suppress(psycopg.Error), psycopg.connect(_server_of(url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

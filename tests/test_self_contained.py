@@ -1,9 +1,9 @@
 """The repository carries everything it needs: no file names a path outside it.
 
 A clone in an empty folder must pass ``make test``. So no tracked file may read a file beside the
-clone (``../shared/...``), name the machine's folders (``/work/...``, a user's home), point the reader at a
-design document that is not in the repository, or climb out of the repository with
-``Path(__file__).parents[n]``.
+clone (a sibling folder of the checkout), name the machine's own folders (where it was built, a user's
+home), point the reader at a design document that is not in the repository, or climb out of the
+repository with ``Path(__file__).parents[n]``.
 """
 
 from __future__ import annotations

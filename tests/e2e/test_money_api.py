@@ -214,7 +214,7 @@ async def test_a_guarantee_paid_week_is_invoiced_to_the_fund_and_strangers_get_4
         assert usd["paid_out_cents"] >= 60_00 and usd["outstanding_cents"] >= 60_00
 
 
-def test_invoices_migrate_down_and_up_and_number_weeks_one_after_another() -> None:
+def test_invoices_migrate_down_and_up_and_number_weeks_one_after_another(stack: RunningStack) -> None:
     """On a database of its own: 0005 downgrades and upgrades cleanly; issued invoices take consecutive
     numbers, a second issue of a week returns the first, and a week nobody paid for gets none."""
     from alembic import command
@@ -224,11 +224,9 @@ def test_invoices_migrate_down_and_up_and_number_weeks_one_after_another() -> No
     from store.db import alembic_config, get_engine
     from store.models import Contract
     from store.users import create_user
-    from tests.harness import drop_database, local_postgres_url
+    from tests.harness import drop_database, fresh_database
 
-    url = local_postgres_url()
-    if url is None:
-        pytest.skip("no local PostgreSQL")
+    url = fresh_database(stack.database_url)  # the stack's PostgreSQL, machine or embedded: never skipped
     try:
         config = alembic_config(url)
         command.upgrade(config, "head")
