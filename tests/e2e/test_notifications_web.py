@@ -15,18 +15,16 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from domain.calendar import week_label
-from domain.messages import TIMESHEET_SHAPE, DeadlinePolicy, TimesheetInput, TimesheetView
+from domain.messages import DeadlinePolicy, TimesheetView
 from store.db import session_scope
 from store.models import User
 from tests.e2e.accounts_helpers import PASSWORD, own_address
-from tests.e2e.test_support_api import RATE, Party, eventually, make_party, past_week, temporal
+from tests.e2e.test_support_api import Party, eventually, make_party, past_week, start_timesheet, temporal
 from tests.e2e.test_web import CHROMIUM_ARGS
 from tests.harness import RunningStack
-from workflows.attributes import CLIENT_ID, CONTRACT_ID, PROVIDER_ID, TIMESHEET_STATUS, WEEK_START
-from workflows.timesheet import TimesheetWorkflow, timesheet_workflow_id
+from workflows.timesheet import TimesheetWorkflow
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -69,21 +67,7 @@ async def start_week(party: Party, client: Client, week: datetime) -> WorkflowHa
         review_deadline_after_week_s=int((review_at - (week + timedelta(days=7))).total_seconds()),
         response_window_s=3 * 86400, security_period_s=2, review_reminder_s=40,
     )  # fmt: skip
-    return await client.start_workflow(
-        TimesheetWorkflow.run,
-        TimesheetInput(
-            contract_id=party.contract_id, client_id=party.client_id, provider_id=party.provider_id,
-            week_start=week, rate_cents=RATE, currency="USD", weekly_limit_hours=40, policy=policy,
-            shape=TIMESHEET_SHAPE,
-        ),
-        id=timesheet_workflow_id(party.contract_id, week),
-        task_queue=party.stack.settings.temporal_task_queue,
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(CONTRACT_ID, party.contract_id), SearchAttributePair(PROVIDER_ID, party.provider_id),
-            SearchAttributePair(CLIENT_ID, party.client_id), SearchAttributePair(WEEK_START, week),
-            SearchAttributePair(TIMESHEET_STATUS, "open"),
-        ]),
-    )  # fmt: skip
+    return await start_timesheet(party, client, week, policy)
 
 
 async def click_through(page: Page, title: str, week_path: str) -> None:

@@ -179,19 +179,12 @@ def past_week(weeks_back: int = 2) -> datetime:
     return week_start(datetime.now(UTC)) - timedelta(days=7 * weeks_back)
 
 
-async def submit_week(
-    party: Party, client: Client, week: datetime, *, review_days_ahead: float = 2, security_s: int = 3600
+async def start_timesheet(
+    party: Party, client: Client, week: datetime, policy: DeadlinePolicy
 ) -> WorkflowHandle[Any, TimesheetView]:
-    """Start the week's timesheet workflow on the stack (edit cutoff passed, review deadline ahead) and
-    wait until it is submitted to the client."""
-    now = datetime.now(UTC)
-    review_after_week = (now + timedelta(days=review_days_ahead)) - (week + timedelta(days=7))
-    policy = DeadlinePolicy(
-        review_deadline_after_week_s=int(review_after_week.total_seconds()),
-        response_window_s=3 * 86400,
-        security_period_s=security_s,
-    )
-    handle = await client.start_workflow(
+    """The week's timesheet workflow on the stack, as the contract workflow starts it (its search
+    attributes included), with ``policy``'s deadlines."""
+    return await client.start_workflow(
         TimesheetWorkflow.run,
         TimesheetInput(
             contract_id=party.contract_id, client_id=party.client_id, provider_id=party.provider_id,
@@ -206,6 +199,21 @@ async def submit_week(
             SearchAttributePair(TIMESHEET_STATUS, "open"),
         ]),
     )  # fmt: skip
+
+
+async def submit_week(
+    party: Party, client: Client, week: datetime, *, review_days_ahead: float = 2, security_s: int = 3600
+) -> WorkflowHandle[Any, TimesheetView]:
+    """Start the week's timesheet workflow on the stack (edit cutoff passed, review deadline ahead) and
+    wait until it is submitted to the client."""
+    now = datetime.now(UTC)
+    review_after_week = (now + timedelta(days=review_days_ahead)) - (week + timedelta(days=7))
+    policy = DeadlinePolicy(
+        review_deadline_after_week_s=int(review_after_week.total_seconds()),
+        response_window_s=3 * 86400,
+        security_period_s=security_s,
+    )
+    handle = await start_timesheet(party, client, week, policy)
 
     async def submitted() -> bool:
         view = await handle.query(TimesheetWorkflow.view)
